@@ -1,0 +1,144 @@
+"""The IO manager every asset uses: a thin Dagster facade over ``ArtifactStore``.
+
+Each output becomes an object plus an ``artifacts`` row (every materialization is kept); each
+input loads the newest artifact of the upstream asset for the same symbol-day partition, or,
+when the upstream step ran in this very run, the value that step just stored (no second read).
+"""
+
+# No `from __future__ import annotations`: Dagster must see ResourceDependency[...] unquoted.
+import datetime as dt
+from typing import Any
+
+import dagster as dg
+from pydantic import PrivateAttr
+
+from io_managers.artifact_store import ArtifactStore
+from io_managers.thumbnail import png_thumbnail_markdown
+from resources.database import ArtifactDatabase
+from resources.object_store import ObjectStore
+from sql.migrate import SCHEMA_ERRORS
+from trading_assets.models import ChartImage
+from trading_assets.partitions import DATE_DIMENSION, SYMBOL_DIMENSION
+
+
+class ArtifactIOManager(dg.ConfigurableIOManager):
+    """Persists every materialization to the object store and the artifacts table."""
+
+    database: dg.ResourceDependency[ArtifactDatabase]
+    object_store: dg.ResourceDependency[ObjectStore]
+
+    # (run id, asset, partition) -> (artifact row, value) of what this run stored. With the
+    # in-process executor every step of a run shares this object, so a downstream step takes
+    # its upstream's value from memory: the same value the row points at, read back for free.
+    _stored_this_run: dict[tuple[str, str, str], tuple[Any, object]] = PrivateAttr(
+        default_factory=dict
+    )
+
+    def store(self) -> ArtifactStore:
+        return ArtifactStore(self.database, self.object_store)
+
+    def handle_output(self, context: dg.OutputContext, obj: object) -> None:
+        asset_name = context.asset_key.to_user_string()
+        if obj is None:
+            raise TypeError(
+                f"asset {asset_name} returned None: every asset in this graph must return its "
+                "typed value (MarketData, ChartImage, LlmAnalysis, TradingSignal, OrderDecision "
+                "or PortfolioSnapshot) so it can be stored and loaded downstream"
+            )
+        symbol, day, partition_key = _symbol_day(context, asset_name)
+        # Rendered before storing: a PNG that PIL cannot open must fail before anything is kept.
+        thumbnail = png_thumbnail_markdown(obj.png) if isinstance(obj, ChartImage) else None
+        try:
+            record = self.store().write(
+                obj,
+                asset_name=asset_name,
+                symbol=symbol,
+                partition_key=partition_key,
+                partition_date=day,
+                job_name=context.job_name,
+                run_id=context.run_id,
+                step_key=context.step_key,
+            )
+        except SCHEMA_ERRORS as exc:
+            # A retry cannot migrate the database: fail now (not after the asset's RetryPolicy
+            # waits), with the message that names the command to run.
+            raise dg.Failure(description=str(exc), allow_retries=False) from exc
+        assert record.id is not None
+        # Only the current run's values are kept: a new run drops the previous one's.
+        self._stored_this_run = {
+            k: v for k, v in self._stored_this_run.items() if k[0] == context.run_id
+        }
+        self._stored_this_run[(context.run_id, asset_name, partition_key)] = (record, obj)
+        metadata: dict[str, dg.MetadataValue] = {
+            "artifact_id": dg.MetadataValue.int(record.id),
+            "artifact_type": dg.MetadataValue.text(record.type),
+            "object_uri": dg.MetadataValue.url(record.object_uri),
+            "size_bytes": dg.MetadataValue.int(record.size_bytes),
+            "content_hash": dg.MetadataValue.text(record.content_hash),
+        }
+        if thumbnail is not None:
+            metadata["thumbnail"] = dg.MetadataValue.md(thumbnail)
+        # No log line: the materialization's metadata says where it went, and every log line is
+        # one more event-log write per step.
+        context.add_output_metadata(metadata)
+
+    def load_input(self, context: dg.InputContext) -> object:
+        asset_name = context.asset_key.to_user_string()
+        _, _, partition_key = _symbol_day(context, asset_name)
+        cached = self._stored_this_run.get((_run_id(context), asset_name, partition_key))
+        if cached is not None:
+            # Written by this run: its materialization already names the artifact, so no
+            # input metadata (each would be one more event-log write).
+            return cached[1]
+        store = self.store()
+        record = store.latest_record(asset_name, partition_key)
+        value = store.load(record)
+        assert record.id is not None
+        # Records which stored artifact this run read: the audit trail of inputs from other runs.
+        context.add_input_metadata(
+            {
+                "artifact_id": dg.MetadataValue.int(record.id),
+                "object_uri": dg.MetadataValue.url(record.object_uri),
+                "written_by_run": dg.MetadataValue.text(record.execution_id or ""),
+            }
+        )
+        return value
+
+
+def _run_id(context: dg.InputContext) -> str:
+    try:
+        return context.step_context.run_id
+    except dg.DagsterInvariantViolationError:
+        return ""  # a context built outside a run (tools, tests): always read the stores
+
+
+def _symbol_day(
+    context: dg.OutputContext | dg.InputContext, asset_name: str
+) -> tuple[str, dt.date, str]:
+    """(symbol, trading day, key string) of the symbol-day partition being stored or loaded."""
+    if not context.has_asset_partitions:
+        raise ValueError(
+            f"asset {asset_name} is not partitioned, but the artifact IO manager stores values "
+            "per symbol and trading day: give it partitions_def=symbol_day "
+            "(trading_assets/partitions.py)"
+        )
+    key = context.asset_partition_key
+    if not isinstance(key, dg.MultiPartitionKey):
+        partitions_def = context.asset_partitions_def
+        if isinstance(partitions_def, dg.MultiPartitionsDefinition):
+            key = partitions_def.get_partition_key_from_str(key)
+    dimensions = key.keys_by_dimension if isinstance(key, dg.MultiPartitionKey) else {}
+    if set(dimensions) != {DATE_DIMENSION, SYMBOL_DIMENSION}:
+        raise ValueError(
+            f"asset {asset_name} partition {key!r} is not a symbol-day partition: the artifact "
+            f"IO manager needs a MultiPartitionsDefinition with dimensions '{DATE_DIMENSION}' "
+            f"and '{SYMBOL_DIMENSION}' (trading_assets/partitions.py: symbol_day)"
+        )
+    try:
+        day = dt.date.fromisoformat(dimensions[DATE_DIMENSION])
+    except ValueError as exc:
+        raise ValueError(
+            f"asset {asset_name} partition {key}: the {DATE_DIMENSION} key "
+            f"{dimensions[DATE_DIMENSION]!r} is not a YYYY-MM-DD date"
+        ) from exc
+    return dimensions[SYMBOL_DIMENSION], day, str(key)

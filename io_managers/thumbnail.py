@@ -1,0 +1,28 @@
+"""Small chart previews for Dagster metadata: a PNG downscaled and inlined as a data URI."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+from PIL import Image
+
+THUMBNAIL_WIDTH = 360
+
+
+def png_thumbnail(png: bytes, width: int = THUMBNAIL_WIDTH) -> bytes:
+    """``png`` scaled down (aspect kept) to at most ``width`` pixels wide."""
+    with Image.open(io.BytesIO(png)) as image:
+        image.load()
+        if image.width > width:
+            height = max(1, round(image.height * width / image.width))
+            image = image.resize((width, height), Image.Resampling.LANCZOS)
+        out = io.BytesIO()
+        image.save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def png_thumbnail_markdown(png: bytes, alt: str = "chart", width: int = THUMBNAIL_WIDTH) -> str:
+    """Markdown that shows the thumbnail inline (the Dagster UI renders data URIs)."""
+    encoded = base64.b64encode(png_thumbnail(png, width)).decode("ascii")
+    return f"![{alt}](data:image/png;base64,{encoded})"

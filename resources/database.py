@@ -1,0 +1,190 @@
+"""The artifacts database (SQLite by default, PostgreSQL in production) as a Dagster resource."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import dagster as dg
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, PrivateAttr, field_validator
+from sqlalchemy.engine import Engine
+
+from sql.engine import create_database_engine, is_sqlite, mask_database_url
+from sql.migrate import check_schema_current, upgrade
+from sql.schema import artifacts
+
+ArtifactType = Literal["market_data", "chart", "llm", "signal", "order", "portfolio"]
+
+
+class ArtifactRecord(BaseModel):
+    """One row of the ``artifacts`` table; ``id`` is None until the row is inserted."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int | None = None
+    name: str
+    type: ArtifactType
+    symbol: str | None = None
+    run_id: str | None = None
+    experiment_id: str | None = None
+    workflow_id: str | None = None
+    execution_id: str | None = None
+    step_name: str | None = None
+    dag_id: str | None = None
+    task_id: str | None = None
+    partition_key: str | None = None
+    partition_date: dt.date | None = None
+    prompt: str | None = None
+    response: str | None = None
+    prompt_length: int | None = None
+    response_length: int | None = None
+    model_name: str | None = None
+    image_path: str | None = None
+    chart_type: str | None = None
+    chart_data: dict[str, Any] | None = None
+    action: str | None = None
+    confidence: float | None = None
+    signal_data: dict[str, Any] | None = None
+    artifact_metadata: dict[str, Any] | None = None
+    object_uri: str
+    content_hash: str
+    size_bytes: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @field_validator("created_at", "updated_at")
+    @classmethod
+    def _utc(cls, value: dt.datetime) -> dt.datetime:
+        # SQLite hands timestamps back without their zone; the application only writes UTC.
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+class ArtifactDatabase(dg.ConfigurableResource):
+    """Inserts and reads artifact rows; refuses to touch a database whose schema is behind.
+
+    On SQLite with ``auto_migrate_sqlite`` the schema is upgraded on first use, so the
+    embedded default works out of the box. Anything else must be upgraded explicitly with
+    ``trading-signals db upgrade``.
+    """
+
+    url: str = "sqlite:///data/artifacts.db"
+    auto_migrate_sqlite: bool = True
+
+    _engine: Engine | None = PrivateAttr(default=None)
+    _schema_ready: bool = PrivateAttr(default=False)
+
+    def masked_url(self) -> str:
+        return mask_database_url(self.url)
+
+    def __repr_args__(self) -> Any:
+        # repr() lands in logs and validation errors: never with the password.
+        for name, value in super().__repr_args__():
+            secret = name == "url" and isinstance(value, str) and not isinstance(value, dg.EnvVar)
+            yield name, (self.masked_url() if secret else value)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        self.dispose()
+
+    def dispose(self) -> None:
+        """Close pooled connections (the engine is recreated on next use)."""
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    def ensure_ready(self) -> None:
+        """Raise ``SchemaBehindError`` (naming the upgrade command) unless the schema is current.
+
+        Writers call it before anything else so a refused write leaves nothing behind, not even
+        an object in the store.
+        """
+        self._ready_engine()
+
+    def _ready_engine(self) -> Engine:
+        if not self._schema_ready:
+            if self.auto_migrate_sqlite and is_sqlite(self.url):
+                upgrade(self.url)
+            else:
+                check_schema_current(self.url)
+            self._schema_ready = True
+        if self._engine is None:
+            self._engine = create_database_engine(self.url)
+        return self._engine
+
+    def insert(self, record: ArtifactRecord) -> int:
+        """Insert ``record`` (its ``id`` is ignored) and return the new row's id."""
+        values = record.model_dump(exclude={"id"})
+        with self._ready_engine().begin() as connection:
+            result = connection.execute(sa.insert(artifacts).values(**values))
+            (artifact_id,) = result.inserted_primary_key or (None,)
+        if artifact_id is None:
+            raise RuntimeError(
+                f"{self.masked_url()} did not return an id for the artifact row {record.name}"
+            )
+        return int(artifact_id)
+
+    def set_mlflow_ids(
+        self, artifact_ids: Sequence[int], *, partition_key: str, run_id: str, experiment_id: str
+    ) -> int:
+        """Point rows of one partition at the MLflow run that logged them; returns rows updated."""
+        if not artifact_ids:
+            return 0
+        statement = (
+            sa.update(artifacts)
+            .where(
+                artifacts.c.id.in_(list(artifact_ids)),
+                artifacts.c.partition_key == partition_key,
+            )
+            .values(run_id=run_id, experiment_id=experiment_id, updated_at=dt.datetime.now(dt.UTC))
+        )
+        with self._ready_engine().begin() as connection:
+            return int(connection.execute(statement).rowcount)
+
+    def latest(self, step_name: str, partition_key: str) -> ArtifactRecord | None:
+        """The newest row of one asset and partition (highest id: ids only grow)."""
+        statement = (
+            sa.select(artifacts)
+            .where(artifacts.c.step_name == step_name, artifacts.c.partition_key == partition_key)
+            .order_by(artifacts.c.id.desc())
+            .limit(1)
+        )
+        rows = self._fetch(statement)
+        return rows[0] if rows else None
+
+    def get(self, artifact_id: int) -> ArtifactRecord | None:
+        rows = self._fetch(sa.select(artifacts).where(artifacts.c.id == artifact_id))
+        return rows[0] if rows else None
+
+    def query(
+        self,
+        *,
+        symbol: str | None = None,
+        type: str | None = None,
+        execution_id: str | None = None,
+        partition_date: dt.date | None = None,
+        step_name: str | None = None,
+        limit: int = 100,
+    ) -> list[ArtifactRecord]:
+        """Rows matching every given filter, newest first, at most ``limit``."""
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        filters = {
+            artifacts.c.symbol: symbol,
+            artifacts.c.type: type,
+            artifacts.c.execution_id: execution_id,
+            artifacts.c.partition_date: partition_date,
+            artifacts.c.step_name: step_name,
+        }
+        statement = sa.select(artifacts).order_by(artifacts.c.id.desc()).limit(limit)
+        for column, value in filters.items():
+            if value is not None:
+                statement = statement.where(column == value)
+        return self._fetch(statement)
+
+    def _fetch(self, statement: sa.Select[Any]) -> list[ArtifactRecord]:
+        with self._ready_engine().connect() as connection:
+            rows = connection.execute(statement).mappings().all()
+        return [ArtifactRecord.model_validate(dict(row)) for row in rows]

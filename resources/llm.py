@@ -1,0 +1,601 @@
+"""The analyst that reads the charts: the offline rules (default), OpenAI or Anthropic.
+
+The providers are called through their official SDKs with the SDKs' own retries turned off
+(``max_retries=0``): this module retries timeouts, connection errors, 429 and 5xx a bounded
+number of times itself, waiting what the server asks for (``retry-after``) or an exponential
+backoff with jitter, so every wait and every attempt is logged and counted in the artifact.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import email.utils
+import json
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import dagster as dg
+from pydantic import Field
+
+from trading_assets.analysis import offline
+from trading_assets.analysis.conversation import (
+    AnalysisFailedError,
+    Chat,
+    LlmCallError,
+    Reply,
+    converse,
+)
+from trading_assets.analysis.pricing import (
+    Price,
+    PriceTableError,
+    default_price_table,
+    price_for,
+)
+from trading_assets.analysis.request import AnalysisRequest, build_request
+from trading_assets.analysis.schema import SCHEMA_NAME, strict_schema
+from trading_assets.models import LlmAnalysis
+
+if TYPE_CHECKING:
+    # The SDKs take seconds to import: loaded on the first real call, not when the code
+    # location loads (the offline analyst, the default, never needs them).
+    import anthropic
+    import openai
+
+__all__ = [
+    "AnalysisFailedError",
+    "LlmCallError",
+    "LlmConfigError",
+    "LlmResource",
+    "retry_after_seconds",
+]
+
+SUPPORTED_PROVIDERS = ("offline", "openai", "anthropic")
+DEFAULT_MODELS = {
+    "offline": offline.OFFLINE_MODEL,
+    "openai": "gpt-4.1-mini",
+    "anthropic": "claude-sonnet-4-6",
+}
+DEFAULT_BASE_URLS = {
+    "openai": "https://api.openai.com/v1",
+    "anthropic": "https://api.anthropic.com",
+}
+KEY_VARIABLES = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
+TOOL_NAME = "record_signal"
+# For the cost estimate before a backfill: the prompt plus two charts is about 4-5k tokens.
+ESTIMATED_INPUT_TOKENS = 6000
+REQUESTS_PER_ANALYSIS = 2  # the answer and at most one repair request
+_RETRYABLE_STATUS = frozenset({408, 409, 429, 529})  # and every other 5xx
+_MAX_BACKOFF_SECONDS = 30.0
+
+_logger = logging.getLogger(__name__)
+# Indirection so tests can record the waits instead of sleeping through them.
+_sleep: Callable[[float], None] = time.sleep
+T = TypeVar("T")
+Log = logging.Logger | dg.DagsterLogManager
+
+
+class LlmConfigError(ValueError):
+    """The LLM settings cannot work; the message names the variable to change."""
+
+
+class LlmResource(dg.ConfigurableResource):
+    """LLM_PROVIDER / LLM_MODEL select the analyst; the rest tunes calls to a real provider.
+
+    ``api_base_url`` belongs to ``provider``: a run that switches provider through run config
+    talks to that provider's public API.
+    """
+
+    provider: str = Field(default="offline", description="offline | openai | anthropic")
+    model: str | None = Field(default=None, description="model name; provider default if unset")
+    api_base_url: str | None = Field(
+        default=None, description="base URL of the provider's API (any OpenAI-compatible server)"
+    )
+    openai_api_key: str | None = Field(default=None, description="bind with EnvVar only")
+    anthropic_api_key: str | None = Field(default=None, description="bind with EnvVar only")
+    timeout_seconds: float = Field(default=60.0, gt=0, description="per HTTP request")
+    max_attempts: int = Field(
+        default=3, ge=1, le=10, description="HTTP attempts per request (timeouts, 429, 5xx)"
+    )
+    backoff_seconds: float = Field(default=1.0, ge=0, description="first retry delay; doubles")
+    max_retry_after_seconds: float = Field(
+        default=60.0, ge=0, description="longest retry-after this run waits before failing"
+    )
+    max_output_tokens: int = Field(default=2048, ge=256, le=32_000)
+    price_table_path: str | None = Field(
+        default=None, description="TOML price table; the one in the repo if unset"
+    )
+
+    def __repr_args__(self) -> Any:
+        # repr() lands in logs and validation errors: never with a key.
+        for name, value in super().__repr_args__():
+            secret = name.endswith("_api_key") and value and not isinstance(value, dg.EnvVar)
+            yield name, ("***" if secret else value)
+
+    # -- settings -----------------------------------------------------------------------------
+
+    def provider_name(self, override: str | None = None) -> str:
+        raw = self.provider if override is None else override
+        provider = raw.strip().lower()
+        if provider not in SUPPORTED_PROVIDERS:
+            source = "LLM_PROVIDER" if override is None else "llm_analysis run config provider"
+            raise LlmConfigError(
+                f"{source}={raw!r} is not a provider: use one of {', '.join(SUPPORTED_PROVIDERS)}"
+            )
+        return provider
+
+    def model_name(self, provider: str | None = None, override: str | None = None) -> str:
+        chosen = self.provider_name(provider)
+        if chosen == "offline":
+            return offline.OFFLINE_MODEL
+        if override and override.strip():
+            return override.strip()
+        # LLM_MODEL names a model of LLM_PROVIDER; another provider gets its own default.
+        if self.model and self.model.strip() and chosen == self.provider_name():
+            return self.model.strip()
+        return DEFAULT_MODELS[chosen]
+
+    def base_url(self, provider: str) -> str:
+        if self.api_base_url and self.api_base_url.strip() and provider == self.provider_name():
+            url = self.api_base_url.strip()
+        else:
+            url = DEFAULT_BASE_URLS[provider]
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise LlmConfigError(
+                f"LLM_API_BASE_URL={shown_url(url)!r} is not an http(s) URL: use e.g. "
+                "https://api.openai.com/v1 or http://localhost:11434/v1"
+            )
+        return url
+
+    def api_key(self, provider: str) -> str:
+        variable = KEY_VARIABLES[provider]
+        key = self.openai_api_key if provider == "openai" else self.anthropic_api_key
+        if not key or not key.strip():
+            raise LlmConfigError(
+                f"the {provider} analyst needs an API key and {variable} is not set: "
+                f"export {variable}=... (or unset LLM_PROVIDER to use the offline analyst)"
+            )
+        return key.strip()
+
+    def price(self, provider: str, model: str) -> Price:
+        try:
+            return price_for(provider, model, self.price_table_path)
+        except PriceTableError as exc:
+            raise LlmConfigError(str(exc)) from exc
+
+    def price_table(self) -> str:
+        return self.price_table_path or str(default_price_table())
+
+    def describe(self) -> str:
+        provider = self.provider_name()
+        model = self.model_name()
+        if provider == "offline":
+            return f"offline ({model}, deterministic rules, no LLM)"
+        variable = KEY_VARIABLES[provider]
+        key = self.openai_api_key if provider == "openai" else self.anthropic_api_key
+        try:
+            price = self.price(provider, model).describe()
+        except LlmConfigError:
+            price = f"NOT PRICED in {self.price_table()} (runs will fail until it is added)"
+        return (
+            f"{provider} ({model} at {shown_url(self.base_url(provider))}; {variable} "
+            f"{'set' if key else 'NOT SET (required)'}; timeout {self.timeout_seconds:g} s, "
+            f"{self.max_attempts} attempts; {price})"
+        )
+
+    def estimate_cost_usd(
+        self, partitions: int, provider: str | None = None, model: str | None = None
+    ) -> float:
+        """An upper estimate for ``partitions`` fresh analyses (cached replays cost nothing)."""
+        chosen = self.provider_name(provider)
+        if chosen == "offline":
+            return 0.0
+        price = self.price(chosen, self.model_name(chosen, model))
+        per_request = price.cost_usd(ESTIMATED_INPUT_TOKENS, self.max_output_tokens)
+        return round(partitions * REQUESTS_PER_ANALYSIS * per_request, 4)
+
+    # -- analysis -----------------------------------------------------------------------------
+
+    def prepare(
+        self,
+        *,
+        symbol: str,
+        as_of: dt.date,
+        indicators: dict[str, float | None],
+        charts: dict[str, bytes],
+        provider: str | None = None,
+        model: str | None = None,
+    ) -> AnalysisRequest:
+        """The request to send; fails here, before any work, if a key, URL or price is missing."""
+        chosen = self.provider_name(provider)
+        model_name = self.model_name(chosen, model)
+        if chosen != "offline":
+            self.api_key(chosen)
+            self.base_url(chosen)
+            self.price(chosen, model_name)
+        return build_request(
+            symbol=symbol,
+            as_of=as_of,
+            provider=chosen,
+            model=model_name,
+            indicators=indicators,
+            charts=charts,
+        )
+
+    def analyse(self, request: AnalysisRequest, log: Log | None = None) -> LlmAnalysis:
+        """The model's validated reading of ``request``.
+
+        Raises LlmCallError when no answer came back (after the bounded retries) and
+        AnalysisFailedError, carrying every raw response, when the answers are not usable.
+        """
+        if request.provider == "offline":
+            return _offline_analysis(request)
+        price = self.price(request.provider, request.model)
+        with self._chat(request, log or _logger) as chat:
+            return converse(chat, request, price)
+
+    @contextmanager
+    def _chat(self, request: AnalysisRequest, log: Log) -> Iterator[Chat]:
+        import anthropic
+        import openai
+
+        provider = request.provider
+        key, base_url = self.api_key(provider), self.base_url(provider)
+
+        def call(send: Callable[[], T]) -> tuple[T, int, float]:
+            return self._call(send, provider=provider, base_url=base_url, secret=key, log=log)
+
+        if provider == "openai":
+            with openai.OpenAI(
+                api_key=key, base_url=base_url, timeout=self.timeout_seconds, max_retries=0
+            ) as client:
+                yield _OpenAIChat(client, request, self.max_output_tokens, call)
+        else:
+            with anthropic.Anthropic(
+                api_key=key, base_url=base_url, timeout=self.timeout_seconds, max_retries=0
+            ) as client:
+                yield _AnthropicChat(client, request, self.max_output_tokens, call)
+
+    def _call(
+        self, send: Callable[[], T], *, provider: str, base_url: str, secret: str, log: Log
+    ) -> tuple[T, int, float]:
+        """``send()`` with bounded retries: (result, retries it took, latency of the last try)."""
+        import anthropic
+        import openai
+
+        for attempt in range(1, self.max_attempts + 1):
+            started = time.perf_counter()
+            try:
+                result = send()
+            except (openai.APIError, anthropic.APIError) as exc:
+                failure = exc
+            else:
+                return result, attempt - 1, (time.perf_counter() - started) * 1000
+            reason, retryable, wait = self._diagnose(failure, provider, base_url)
+            if not retryable:
+                raise _call_error(reason, secret)
+            if attempt == self.max_attempts:
+                gave_up = f"{reason}; gave up after {attempt} attempts (LLM_MAX_ATTEMPTS)"
+                raise _call_error(gave_up, secret)
+            if wait is not None and wait > self.max_retry_after_seconds:
+                too_long = (
+                    f"{reason}; the server asks to wait {wait:.0f} s, longer than the "
+                    f"{self.max_retry_after_seconds:g} s a run waits: try again later"
+                )
+                raise _call_error(too_long, secret)
+            delay = wait if wait is not None else self._backoff(attempt)
+            message = f"{reason}; retry {attempt} of {self.max_attempts - 1} in {delay:.2f} s"
+            log.warning(_redact(message, secret))
+            _sleep(delay)
+        raise AssertionError("unreachable: the loop returns or raises")
+
+    def _backoff(self, attempt: int) -> float:
+        # Exponential with jitter, so parallel partitions do not retry in lock step.
+        base = min(self.backoff_seconds * 2 ** (attempt - 1), _MAX_BACKOFF_SECONDS)
+        return base * (0.5 + random.random() / 2)
+
+    def _diagnose(
+        self, exc: Exception, provider: str, base_url: str
+    ) -> tuple[str, bool, float | None]:
+        """(what went wrong and what to check, retryable?, server-requested wait in seconds)."""
+        import anthropic
+        import openai
+
+        who = f"{provider} at {shown_url(base_url)}"
+        if isinstance(exc, openai.APITimeoutError | anthropic.APITimeoutError):
+            return (
+                f"{who} did not answer within {self.timeout_seconds:g} s (LLM_TIMEOUT_SECONDS)",
+                True,
+                None,
+            )
+        if isinstance(exc, openai.APIConnectionError | anthropic.APIConnectionError):
+            return f"cannot reach {who}: check LLM_API_BASE_URL and the network", True, None
+        if isinstance(exc, openai.APIStatusError | anthropic.APIStatusError):
+            status, detail = exc.status_code, _server_message(exc)
+            if status in (401, 403):
+                variable = KEY_VARIABLES[provider]
+                reason = f"{who} rejected the API key (HTTP {status}: {detail}): check {variable}"
+                return reason, False, None
+            if status == 429 and _error_code(exc) == "insufficient_quota":
+                # OpenAI's "out of credit" is a 429 too, but waiting does not fix it.
+                variable = KEY_VARIABLES[provider]
+                reason = (
+                    f"{who} says the account has no quota left (HTTP 429: {detail}): check the "
+                    f"plan and billing of the account {variable} belongs to"
+                )
+                return reason, False, None
+            if status == 404:
+                return (
+                    f"{who} has no such model or endpoint (HTTP 404: {detail}): check LLM_MODEL "
+                    "and LLM_API_BASE_URL",
+                    False,
+                    None,
+                )
+            if status in _RETRYABLE_STATUS or status >= 500:
+                wait = retry_after_seconds(exc.response.headers)
+                return f"{who} answered HTTP {status} ({detail})", True, wait
+            return f"{who} rejected the request (HTTP {status}: {detail})", False, None
+        unreadable = f"{who} sent an answer the SDK cannot read ({type(exc).__name__}: {exc})"
+        return unreadable, False, None
+
+
+class _OpenAIChat:
+    """Chat completions with both charts as base64 data URLs and a strict JSON schema."""
+
+    def __init__(
+        self,
+        client: openai.OpenAI,
+        request: AnalysisRequest,
+        max_tokens: int,
+        call: Callable[[Callable[[], Any]], tuple[Any, int, float]],
+    ) -> None:
+        self._client, self._model, self._max_tokens, self._call = (
+            client,
+            request.model,
+            max_tokens,
+            call,
+        )
+        images = [
+            {"type": "image_url", "image_url": {"url": data_url(png), "detail": "high"}}
+            for png in request.charts.values()
+        ]
+        self.messages: list[dict[str, Any]] = [
+            {"role": "user", "content": [{"type": "text", "text": request.prompt}, *images]}
+        ]
+        self._last = ""
+
+    def send(self) -> Reply:
+        completion, retries, latency_ms = self._call(
+            lambda: self._client.chat.completions.create(
+                model=self._model,
+                messages=self.messages,  # type: ignore[arg-type]
+                response_format={
+                    "type": "json_schema",
+                    "json_schema": {"name": SCHEMA_NAME, "schema": strict_schema(), "strict": True},
+                },
+                max_completion_tokens=self._max_tokens,
+            )
+        )
+        raw = completion.model_dump_json()
+        usage = completion.usage
+        tokens = {
+            "input_tokens": usage.prompt_tokens if usage else 0,
+            "output_tokens": usage.completion_tokens if usage else 0,
+            "latency_ms": latency_ms,
+            "retries": retries,
+        }
+        if not completion.choices:
+            self._last = ""
+            return Reply(text="", raw=raw, stop_reason="no choices", **tokens)
+        choice = completion.choices[0]
+        message = choice.message
+        refusal = message.refusal
+        if refusal is None and choice.finish_reason == "content_filter":
+            refusal = "the provider's content filter withheld the answer"
+        self._last = message.content or ""
+        return Reply(
+            text=self._last,
+            raw=raw,
+            refusal=refusal,
+            truncated=choice.finish_reason == "length",
+            stop_reason=choice.finish_reason,
+            **tokens,
+        )
+
+    def add_repair(self, note: str) -> None:
+        self.messages += [
+            {"role": "assistant", "content": self._last},
+            {"role": "user", "content": note},
+        ]
+
+
+class _AnthropicChat:
+    """Messages with both charts as image blocks, the answer forced through one tool call."""
+
+    def __init__(
+        self,
+        client: anthropic.Anthropic,
+        request: AnalysisRequest,
+        max_tokens: int,
+        call: Callable[[Callable[[], Any]], tuple[Any, int, float]],
+    ) -> None:
+        self._client, self._model, self._max_tokens, self._call = (
+            client,
+            request.model,
+            max_tokens,
+            call,
+        )
+        # Anthropic reads images best when they come before the text that refers to them.
+        images = [
+            {
+                "type": "image",
+                "source": {
+                    "type": "base64",
+                    "media_type": "image/png",
+                    "data": base64.b64encode(png).decode("ascii"),
+                },
+            }
+            for png in request.charts.values()
+        ]
+        self.messages: list[dict[str, Any]] = [
+            {"role": "user", "content": [*images, {"type": "text", "text": request.prompt}]}
+        ]
+        self._tool = {
+            "name": TOOL_NAME,
+            "description": "Record the trading signal read from the two charts.",
+            "input_schema": strict_schema(),
+        }
+        self._last_content: list[dict[str, Any]] = []
+        self._last_tool_id: str | None = None
+
+    def send(self) -> Reply:
+        message, retries, latency_ms = self._call(
+            lambda: self._client.messages.create(
+                model=self._model,
+                max_tokens=self._max_tokens,
+                messages=self.messages,  # type: ignore[arg-type]
+                tools=[self._tool],  # type: ignore[list-item]
+                tool_choice={"type": "tool", "name": TOOL_NAME},
+            )
+        )
+        tool = next(
+            (b for b in message.content if b.type == "tool_use" and b.name == TOOL_NAME), None
+        )
+        said = " ".join(b.text for b in message.content if b.type == "text").strip()
+        refusal = None
+        if message.stop_reason == "refusal":
+            refusal = said or "stop_reason refusal"
+        elif tool is None and message.stop_reason != "max_tokens":
+            refusal = f"no {TOOL_NAME} tool call" + (f"; it wrote: {said}" if said else "")
+        if tool is not None:
+            self._last_tool_id = tool.id
+            self._last_content = [
+                {"type": "tool_use", "id": tool.id, "name": tool.name, "input": tool.input}
+            ]
+        else:
+            self._last_tool_id = None
+            self._last_content = [{"type": "text", "text": said or "(no answer)"}]
+        return Reply(
+            text=json.dumps(tool.input) if tool is not None else "",
+            raw=message.model_dump_json(),
+            refusal=refusal,
+            truncated=message.stop_reason == "max_tokens",
+            stop_reason=message.stop_reason,
+            input_tokens=message.usage.input_tokens,
+            output_tokens=message.usage.output_tokens,
+            latency_ms=latency_ms,
+            retries=retries,
+        )
+
+    def add_repair(self, note: str) -> None:
+        # A tool call must be answered by its tool_result: the rejection goes back as one.
+        if self._last_tool_id is not None:
+            reply: list[dict[str, Any]] = [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": self._last_tool_id,
+                    "is_error": True,
+                    "content": note,
+                }
+            ]
+        else:
+            reply = [{"type": "text", "text": note}]
+        self.messages += [
+            {"role": "assistant", "content": self._last_content},
+            {"role": "user", "content": reply},
+        ]
+
+
+def _offline_analysis(request: AnalysisRequest) -> LlmAnalysis:
+    started = time.perf_counter()
+    answer = offline.analyse(request.indicators)
+    latency_ms = (time.perf_counter() - started) * 1000
+    return LlmAnalysis(
+        symbol=request.symbol,
+        as_of=request.as_of,
+        provider=request.provider,
+        model_name=request.model,
+        prompt_version=request.prompt_version,
+        prompt=request.prompt,
+        image_sha256=request.image_sha256,
+        response=answer.model_dump_json(indent=2),
+        latency_ms=round(latency_ms, 3),
+        indicators=request.indicators,
+        cache_key=request.cache_key,
+    )
+
+
+def data_url(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def shown_url(url: str) -> str:
+    """``url`` without credentials or query (either can carry a key), for messages."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """The wait a response asks for (retry-after-ms, retry-after seconds or HTTP date), or None."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) * scale
+        except ValueError:
+            continue
+        if math.isfinite(seconds):
+            return max(seconds, 0.0)
+    value = headers.get("retry-after")
+    if value:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        current = time.time() if now is None else now
+        return max(when.timestamp() - current, 0.0)
+    return None
+
+
+def _server_message(exc: openai.APIStatusError | anthropic.APIStatusError) -> str:
+
+    body = exc.body
+    message = None
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        message = inner.get("message") if isinstance(inner, dict) else inner
+    text = str(message or exc.message or "no message")
+    return text if len(text) <= 300 else text[:300] + "..."
+
+
+def _error_code(exc: openai.APIStatusError | anthropic.APIStatusError) -> str | None:
+    """The error's ``code`` or ``type`` field (OpenAI: code, Anthropic: error.type), if any."""
+
+    body = exc.body
+    inner = body.get("error", body) if isinstance(body, dict) else None
+    if not isinstance(inner, dict):
+        return None
+    code = inner.get("code") or inner.get("type")
+    return str(code) if code else None
+
+
+def _redact(text: str, secret: str) -> str:
+    return text.replace(secret, "***") if secret else text
+
+
+def _call_error(reason: str, secret: str) -> LlmCallError:
+    # Deliberately not chained to the SDK error: ``reason`` already carries its status and server
+    # message, a server may quote the key back in it, and `trading-signals run` prints a failed
+    # step's innermost cause, which must be this message naming the setting to check, not the
+    # SDK's bare "Request timed out.".
+    return LlmCallError(_redact(reason, secret))

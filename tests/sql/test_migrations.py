@@ -1,0 +1,95 @@
+"""Migrations on SQLite: upgrade from empty, idempotence, concurrency, and behind/ahead checks."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from sql.engine import create_database_engine
+from sql.migrate import (
+    SchemaAheadError,
+    SchemaBehindError,
+    UnmanagedSchemaError,
+    alembic_config,
+    check_schema_current,
+    current_revision,
+    head_revision,
+    upgrade,
+)
+from sql.schema import metadata
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/db/artifacts.db"
+
+
+def test_head_revision() -> None:
+    assert head_revision() == "0001"
+
+
+def test_upgrade_an_empty_database(url: str) -> None:
+    assert current_revision(url) is None
+    assert upgrade(url) == (None, head_revision())
+    assert current_revision(url) == head_revision()
+    check_schema_current(url)
+    assert upgrade(url) == (head_revision(), head_revision())
+
+
+def test_migrations_create_exactly_the_application_schema(url: str) -> None:
+    upgrade(url)
+    engine = create_database_engine(url)
+    with engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), metadata) == []
+    engine.dispose()
+
+
+def test_concurrent_first_runs_migrate_once(url: str) -> None:
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda _: upgrade(url), range(4)))
+    assert results.count((None, "0001")) == 1
+    assert results.count(("0001", "0001")) == 3
+
+
+def test_database_at_base_is_behind_and_says_how_to_fix_it(url: str) -> None:
+    upgrade(url)
+    engine = create_database_engine(url)
+    with engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "base")
+    engine.dispose()
+    assert current_revision(url) is None
+    with pytest.raises(SchemaBehindError) as excinfo:
+        check_schema_current(url)
+    message = str(excinfo.value)
+    assert "`trading-signals db upgrade`" in message
+    assert url in message and head_revision() in message
+
+
+def test_database_from_a_newer_version_is_reported_as_ahead(url: str) -> None:
+    upgrade(url)
+    engine = create_database_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE alembic_version SET version_num = '0999'"))
+    engine.dispose()
+    with pytest.raises(SchemaAheadError, match="0999, which this version of trading-signals"):
+        check_schema_current(url)
+    with pytest.raises(SchemaAheadError):
+        upgrade(url)
+
+
+def test_an_artifacts_table_the_migrations_did_not_create_is_refused(url: str) -> None:
+    engine = create_database_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("CREATE TABLE artifacts (id INTEGER PRIMARY KEY, name TEXT)"))
+    engine.dispose()
+    with pytest.raises(SchemaBehindError, match="`trading-signals db upgrade`"):
+        check_schema_current(url)
+    with pytest.raises(UnmanagedSchemaError, match="RENAME TO artifacts_old"):
+        upgrade(url)
+    assert current_revision(url) is None

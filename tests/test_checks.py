@@ -1,0 +1,100 @@
+"""Every asset check passing on a clean run, and failing (blocking the order) when it should."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from io_managers.artifact_store import ArtifactStore
+from resources.environment import resources_from_environment
+from tests.conftest import TRADING_DAY
+from trading_assets.checks import ASSET_CHECKS, stored_artifact_problems
+from trading_assets.definitions import build_definitions
+from trading_assets.execution.assets import RISK_GATE_CHECKS
+from trading_assets.market_data.synthetic import synthetic_bars
+from trading_assets.partitions import partition_key_for
+
+
+def _run(env: dict[str, str], instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    instance.add_dynamic_partitions("symbol", ["TSLA"])
+    job = build_definitions(resources_from_environment(env)).resolve_job_def(
+        "trading_signals_job")
+    return job.execute_in_process(partition_key=partition_key_for("TSLA", TRADING_DAY),
+                                  instance=instance, raise_on_error=False)
+
+
+def _evaluations(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
+    return {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+
+
+def _materialized(result: dg.ExecuteInProcessResult) -> set[str]:
+    return {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+
+
+def test_every_check_runs_and_passes_on_a_clean_partition(
+    data_env: dict[str, str], instance: dg.DagsterInstance
+) -> None:
+    result = _run(data_env, instance)
+    assert result.success
+    evaluations = _evaluations(result)
+    stage_checks = {key.name for c in ASSET_CHECKS for key in c.check_keys}
+    gate_checks = {spec.name for spec in RISK_GATE_CHECKS}
+    assert len(stage_checks) == 14
+    assert set(evaluations) == stage_checks | gate_checks
+    assert all(evaluations.values()), evaluations
+
+
+def _csv_env(tmp_path: Path, data_env: dict[str, str], bars: pd.DataFrame) -> dict[str, str]:
+    folder = tmp_path / "market"
+    folder.mkdir()
+    bars.reset_index().to_csv(folder / "TSLA.csv", index=False)
+    return {**data_env, "MARKET_DATA_SOURCE": "csv", "MARKET_DATA_DIR": str(folder)}
+
+
+def test_a_missing_trading_day_blocks_everything_downstream(
+    tmp_path: Path, data_env: dict[str, str], instance: dg.DagsterInstance
+) -> None:
+    bars = synthetic_bars("TSLA", TRADING_DAY, 300).bars.drop(pd.Timestamp("2025-05-01"))
+    result = _run(_csv_env(tmp_path, data_env, bars), instance)
+    assert not result.success
+    assert _evaluations(result)["market_data_no_missing_days"] is False
+    assert _materialized(result) == {"market_data"}
+
+
+def test_stale_data_blocks_the_order(
+    tmp_path: Path, data_env: dict[str, str], instance: dg.DagsterInstance
+) -> None:
+    bars = synthetic_bars("TSLA", dt.date(2025, 5, 28), 300).bars
+    result = _run(_csv_env(tmp_path, data_env, bars), instance)
+    evaluations = _evaluations(result)
+    assert evaluations["market_data_not_stale"] is False
+    assert "order" not in _materialized(result)
+
+
+def test_a_signal_below_the_risk_reward_minimum_blocks_the_order(
+    data_env: dict[str, str], instance: dg.DagsterInstance
+) -> None:
+    # The offline analyst's BUY on this partition targets twice its risk.
+    result = _run({**data_env, "MIN_RISK_REWARD": "3"}, instance)
+    assert result.output_for_node("trading_signal").action.value == "BUY"
+    assert _evaluations(result)["trading_signal_levels"] is False
+    assert {"trading_signal"} <= _materialized(result)
+    assert not {"order", "portfolio"} & _materialized(result)
+
+
+def test_a_corrupted_object_fails_its_storage_check(
+    data_env: dict[str, str], instance: dg.DagsterInstance
+) -> None:
+    first = _run(data_env, instance)
+    uri = first.get_asset_materialization_events()[0].materialization.metadata["object_uri"].value
+    Path(uri.removeprefix("file://")).write_bytes(b"not parquet")
+    store = ArtifactStore(*(resources_from_environment(data_env)[k]
+                            for k in ("artifact_db", "object_store")))
+    (problem,) = stored_artifact_problems(store, "market_data", "2025-06-02|TSLA")
+    assert "changed since it was written" in problem and "re-materialize" in problem
+    assert stored_artifact_problems(store, "order", "2025-06-02|TSLA") == []
+    assert stored_artifact_problems(store, "order", "2025-06-03|TSLA") == [
+        "no artifact row for order 2025-06-03|TSLA"]

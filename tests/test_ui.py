@@ -1,0 +1,84 @@
+"""`make ui`'s webserver shows the seven assets, their lineage and what `run` materialized."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from trading_assets.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+QUERY = """{ assetNodes { assetKey { path } dependencyKeys { path }
+  partitionStats { numMaterialized } } }"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _graphql(port: int, query: str) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"content-type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+@pytest.fixture
+def webserver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    monkeypatch.setenv("TRADING_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    assert main(["run", "--date", "2025-06-02", "--symbols", "TSLA"]) == 0
+    port = _free_port()
+    # Its own session: the webserver's children go down with it.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dagster_webserver", "-w", "workspace.yaml",
+         "-h", "127.0.0.1", "-p", str(port)],
+        cwd=REPO, env=dict(os.environ), start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2)
+                break
+            except OSError:
+                assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+                time.sleep(0.5)
+        else:
+            pytest.fail("dagster-webserver did not answer within 90 s")
+        yield port
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=15)
+
+
+@pytest.mark.integration
+def test_ui_shows_the_graph_and_the_partitions_run_materialized(webserver: int) -> None:
+    nodes = _graphql(webserver, QUERY)["data"]["assetNodes"]
+    by_key = {n["assetKey"]["path"][0]: n for n in nodes}
+    assert {"market_data", "daily_chart", "weekly_chart", "llm_analysis", "trading_signal",
+            "order", "portfolio"} <= set(by_key)
+    assert {d["path"][0] for d in by_key["llm_analysis"]["dependencyKeys"]} == {
+        "market_data", "daily_chart", "weekly_chart"}
+    for name in ("market_data", "daily_chart", "portfolio"):
+        assert by_key[name]["partitionStats"]["numMaterialized"] == 1

@@ -1,0 +1,144 @@
+"""The llm_analysis and trading_signal assets: the analyst's reading, then a validated signal."""
+
+# No `from __future__ import annotations`: Dagster must see the Config and resource types.
+import json
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+from io_managers.artifact_store import ArtifactStore
+from resources.database import ArtifactDatabase
+from resources.llm import AnalysisFailedError, LlmResource
+from resources.object_store import ObjectStore
+from resources.trading_policy import TradingPolicy
+from trading_assets.analysis.answer import build_signal, parse_answer
+from trading_assets.analysis.cache import find_cached
+from trading_assets.indicators import indicator_snapshot
+from trading_assets.models import ChartImage, LlmAnalysis, MarketData, TradingSignal
+from trading_assets.partitions import current_partition, symbol_day
+
+
+class LlmAnalysisConfig(dg.Config):
+    """Per-run choices, so one partition can be read by two models and compared side by side."""
+
+    provider: str | None = Field(
+        default=None, description="offline | openai | anthropic; LLM_PROVIDER if unset"
+    )
+    model: str | None = Field(default=None, description="model name; LLM_MODEL or the default")
+    fresh: bool = Field(
+        default=False, description="ask the model even if the same question has a stored answer"
+    )
+
+
+# No RetryPolicy: calls already retry timeouts, 429 and 5xx inside the resource, and a step retry
+# would pay again for a refusal or an invalid answer that a second try will not fix.
+@dg.asset(
+    partitions_def=symbol_day,
+    group_name="analysis",
+    kinds={"python"},
+    description="The prompt, both charts' hashes, the raw answer, model, tokens, latency and cost.",
+    # Caps simultaneous LLM calls across all runs (limit set in the instance, docker/dagster.yaml).
+    pool="llm",
+)
+def llm_analysis(
+    context: dg.AssetExecutionContext,
+    config: LlmAnalysisConfig,
+    llm: LlmResource,
+    artifact_db: ArtifactDatabase,
+    object_store: ObjectStore,
+    market_data: MarketData,
+    daily_chart: ChartImage,
+    weekly_chart: ChartImage,
+) -> LlmAnalysis:
+    symbol, day = current_partition(context)
+    request = llm.prepare(
+        symbol=symbol,
+        as_of=day,
+        indicators=indicator_snapshot(market_data.bars),
+        charts={"daily": daily_chart.png, "weekly": weekly_chart.png},
+        provider=config.provider,
+        model=config.model,
+    )
+    store = ArtifactStore(artifact_db, object_store)
+    analysis = None
+    if request.provider != "offline" and not config.fresh:
+        analysis = find_cached(store, request)
+    if analysis is None:
+        try:
+            analysis = llm.analyse(request, log=context.log)
+        except AnalysisFailedError as exc:
+            # Nothing is lost: the raw responses become an artifact row before the step fails.
+            record = store.write(
+                exc.analysis,
+                asset_name="llm_analysis",
+                symbol=symbol,
+                partition_key=str(context.partition_key),
+                partition_date=day,
+                job_name=context.job_name,
+                run_id=context.run.run_id,
+                step_key=context.get_step_execution_context().step.key,
+            )
+            raise AnalysisFailedError(
+                f"{exc}. Every raw response is stored as artifact #{record.id} "
+                f"({record.object_uri}): `trading-signals artifacts show {record.id} --payload`",
+                exc.analysis,
+            ) from None  # the same failure, now with where its responses are: read this one
+    context.add_output_metadata(analysis_metadata(analysis))
+    return analysis
+
+
+def analysis_metadata(analysis: LlmAnalysis) -> dict[str, Any]:
+    """What a person checks on a decision: who answered, what was sent, what came back, cost."""
+    metadata: dict[str, Any] = {
+        "provider": analysis.provider,
+        "model": analysis.model_name,
+        "prompt_version": analysis.prompt_version,
+        "prompt_chars": len(analysis.prompt),
+        "prompt": dg.MetadataValue.md(f"```text\n{analysis.prompt}\n```"),
+        "image_sha256": dg.MetadataValue.json(analysis.image_sha256),
+        "response": dg.MetadataValue.md(f"```json\n{analysis.response}\n```"),
+        "signal": dg.MetadataValue.json(
+            json.loads(parse_answer(analysis.response).model_dump_json())
+        ),
+        "input_tokens": analysis.input_tokens,
+        "output_tokens": analysis.output_tokens,
+        "latency_ms": analysis.latency_ms,
+        "cost_usd": analysis.cost_usd,
+        "cached": analysis.cached,
+        "requests": len(analysis.attempts),
+    }
+    if analysis.cache_key:
+        metadata["cache_key"] = analysis.cache_key
+    if analysis.cached_from:
+        metadata["cached_from"] = analysis.cached_from
+    return metadata
+
+
+@dg.asset(
+    partitions_def=symbol_day,
+    group_name="analysis",
+    kinds={"python"},
+    description="BUY / SELL / HOLD with confidence, levels and size; invalid answers fail here.",
+)
+def trading_signal(
+    context: dg.AssetExecutionContext, policy: TradingPolicy, llm_analysis: LlmAnalysis
+) -> TradingSignal:
+    symbol, day = current_partition(context)
+    signal = build_signal(
+        llm_analysis, min_confidence=policy.min_confidence, symbol=symbol, as_of=day
+    )
+    context.add_output_metadata(
+        {
+            "action": signal.action.value,
+            "confidence": f"{signal.confidence_level.value} ({signal.confidence_score:g})",
+            "actionable": signal.actionable,
+            "entry": signal.entry_price,
+            "stop_loss": signal.stop_loss,
+            "take_profit": signal.take_profit,
+            "risk_reward": signal.risk_reward_ratio,
+            "model": f"{signal.provider}/{signal.model_name}",
+            "reasoning": dg.MetadataValue.md(signal.reasoning),
+        }
+    )
+    return signal

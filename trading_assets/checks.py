@@ -1,0 +1,292 @@
+"""Asset checks: what each one guards is in its name. Blocking checks stop the order.
+
+The fourteen checks run as four steps, one per stage of the graph (market data, charts, signal,
+execution). Each step reads its assets' newest artifacts back from the stores, which is the
+``<asset>_stored`` check, and applies the value's rules to what was read: the checks judge what
+downstream steps and people will actually load. A step per check would write about forty more
+event-log entries per run. Each check is still its own check in the UI, with its own result,
+severity and blocking flag, and materializing a single asset runs just that asset's checks.
+"""
+
+import warnings
+from collections.abc import Callable, Generator, Iterator, Sequence
+
+import dagster as dg
+
+from io_managers.artifact_store import ArtifactStore
+from io_managers.errors import CorruptArtifactError
+from resources.database import ArtifactDatabase
+from resources.object_store import ObjectStore
+from resources.trading_policy import TradingPolicy
+from trading_assets import quality
+from trading_assets.models import ChartImage, MarketData, TradingSignal
+from trading_assets.partitions import symbol_and_date, symbol_day
+
+# Partitioned checks are a Dagster preview; uv.lock pins the version they were tested on, and
+# without them a check's result would not belong to the symbol-day it checked.
+warnings.filterwarnings(
+    "ignore", category=dg.PreviewWarning, message=".*partitions_def on an AssetCheckSpec"
+)
+
+STORED_DESCRIPTION = "the newest artifact row and its object both exist, hash intact"
+
+
+def _spec(name: str, asset: str, description: str, *, blocking: bool = False) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        name, asset=asset, description=description, blocking=blocking, partitions_def=symbol_day
+    )
+
+
+def _stored_spec(asset: str) -> dg.AssetCheckSpec:
+    return _spec(f"{asset}_stored", asset, STORED_DESCRIPTION)
+
+
+def _result(
+    name: str,
+    asset: str,
+    problems: Sequence[str],
+    *,
+    passed_note: str,
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
+) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        asset_key=asset,
+        check_name=name,
+        passed=not problems,
+        severity=severity,
+        description="; ".join(problems) if problems else passed_note,
+        metadata={"problems": len(problems)},
+    )
+
+
+def stored_artifact_problems(store: ArtifactStore, asset: str, partition_key: str) -> list[str]:
+    """Why the newest artifact of ``asset`` for the partition is not intact (empty: it is)."""
+    record = store.database.latest(asset, partition_key)
+    if record is None:
+        return [f"no artifact row for {asset} {partition_key}"]
+    try:
+        store.read_payload(record)
+    except CorruptArtifactError as exc:
+        return [str(exc)]
+    return []
+
+
+def _load_checked(
+    store: ArtifactStore, asset: str, partition_key: str
+) -> tuple[object | None, list[str]]:
+    """(the stored value, []) when its row and object are intact, else (None, the problems)."""
+    problems = stored_artifact_problems(store, asset, partition_key)
+    if problems:
+        return None, problems
+    return store.load_latest(asset, partition_key), []
+
+
+class _Stage:
+    """One stage's checks in one step: each selected asset's value is read back once from the
+    stores (which is the storage check), then the value's own rules run on it."""
+
+    def __init__(
+        self,
+        context: dg.AssetCheckExecutionContext,
+        artifact_db: ArtifactDatabase,
+        object_store: ObjectStore,
+    ) -> None:
+        self.context = context
+        self.store = ArtifactStore(artifact_db, object_store)
+        self.partition_key = str(context.partition_key)
+        self.selected = {
+            (key.asset_key.to_user_string(), key.name) for key in context.selected_asset_check_keys
+        }
+
+    def read(self, asset: str) -> Generator[dg.AssetCheckResult, None, object | None]:
+        """Yields the ``<asset>_stored`` result; returns the value (None if unreadable)."""
+        value, problems = _load_checked(self.store, asset, self.partition_key)
+        if (asset, f"{asset}_stored") in self.selected:
+            yield _result(
+                f"{asset}_stored",
+                asset,
+                problems,
+                passed_note=f"{asset} {self.partition_key} row and object intact",
+            )
+        return value
+
+    def rule(
+        self,
+        name: str,
+        asset: str,
+        value: object | None,
+        rule: Callable[[], list[str]],
+        passed_note: Callable[[], str],
+        severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
+    ) -> Iterator[dg.AssetCheckResult]:
+        if (asset, name) not in self.selected:
+            return
+        if value is None:
+            problems = [f"cannot check {asset}: its stored artifact is missing or damaged"]
+            yield _result(name, asset, problems, passed_note="", severity=severity)
+            return
+        yield _result(name, asset, rule(), passed_note=passed_note(), severity=severity)
+
+    def wants(self, asset: str) -> bool:
+        return any(selected_asset == asset for selected_asset, _ in self.selected)
+
+
+@dg.multi_asset_check(
+    name="market_data_checks",
+    specs=[
+        _spec("market_data_enough_bars", "market_data", "enough daily bars for SMA 200"),
+        _spec(
+            "market_data_no_missing_days",
+            "market_data",
+            "a bar for every exchange session",
+            blocking=True,
+        ),
+        _spec(
+            "market_data_ohlc_consistent",
+            "market_data",
+            "low <= open, close <= high; volume >= 0",
+            blocking=True,
+        ),
+        _spec(
+            "market_data_not_stale",
+            "market_data",
+            "the last bar is the partition's day",
+            blocking=True,
+        ),
+        _stored_spec("market_data"),
+    ],
+    can_subset=True,
+)
+def market_data_checks(
+    context: dg.AssetCheckExecutionContext,
+    artifact_db: ArtifactDatabase,
+    object_store: ObjectStore,
+) -> Iterator[dg.AssetCheckResult]:
+    stage = _Stage(context, artifact_db, object_store)
+    _, day = symbol_and_date(context.partition_key)
+    asset = "market_data"
+    data = yield from stage.read(asset)
+    assert data is None or isinstance(data, MarketData)
+    yield from stage.rule(
+        "market_data_enough_bars",
+        asset,
+        data,
+        lambda: quality.too_few_bars(data),
+        lambda: f"{len(data.bars)} bars",
+        severity=dg.AssetCheckSeverity.WARN,
+    )
+    yield from stage.rule(
+        "market_data_no_missing_days",
+        asset,
+        data,
+        lambda: quality.missing_sessions(data),
+        lambda: "no session missing",
+    )
+    yield from stage.rule(
+        "market_data_ohlc_consistent",
+        asset,
+        data,
+        lambda: quality.inconsistent_ohlc(data),
+        lambda: "every bar consistent",
+    )
+    yield from stage.rule(
+        "market_data_not_stale",
+        asset,
+        data,
+        lambda: quality.stale(data, day),
+        lambda: f"last bar {day}",
+    )
+
+
+@dg.multi_asset_check(
+    name="chart_checks",
+    specs=[
+        _spec("daily_chart_image_size", "daily_chart", "a PNG of the expected size was stored"),
+        _spec("weekly_chart_image_size", "weekly_chart", "a PNG of the expected size was stored"),
+        _stored_spec("daily_chart"),
+        _stored_spec("weekly_chart"),
+    ],
+    can_subset=True,
+)
+def chart_checks(
+    context: dg.AssetCheckExecutionContext,
+    artifact_db: ArtifactDatabase,
+    object_store: ObjectStore,
+) -> Iterator[dg.AssetCheckResult]:
+    stage = _Stage(context, artifact_db, object_store)
+    for asset in ("daily_chart", "weekly_chart"):
+        if not stage.wants(asset):
+            continue
+        chart = yield from stage.read(asset)
+        assert chart is None or isinstance(chart, ChartImage)
+        yield from stage.rule(
+            f"{asset}_image_size",
+            asset,
+            chart,
+            lambda c=chart: quality.chart_problems(c),
+            lambda c=chart: f"{c.width}x{c.height} PNG",
+        )
+
+
+@dg.multi_asset_check(
+    name="signal_checks",
+    specs=[
+        _spec(
+            "trading_signal_levels",
+            "trading_signal",
+            "entry, stop and target on the right sides; risk/reward at the minimum",
+            blocking=True,
+        ),
+        _stored_spec("llm_analysis"),
+        _stored_spec("trading_signal"),
+    ],
+    can_subset=True,
+)
+def signal_checks(
+    context: dg.AssetCheckExecutionContext,
+    policy: TradingPolicy,
+    artifact_db: ArtifactDatabase,
+    object_store: ObjectStore,
+) -> Iterator[dg.AssetCheckResult]:
+    stage = _Stage(context, artifact_db, object_store)
+    if stage.wants("llm_analysis"):
+        yield from stage.read("llm_analysis")
+    if stage.wants("trading_signal"):
+        signal = yield from stage.read("trading_signal")
+        assert signal is None or isinstance(signal, TradingSignal)
+        yield from stage.rule(
+            "trading_signal_levels",
+            "trading_signal",
+            signal,
+            lambda: quality.signal_level_problems(signal, policy.min_risk_reward),
+            lambda: f"{signal.action.value} levels valid",
+        )
+
+
+@dg.multi_asset_check(
+    name="execution_stored_checks",
+    specs=[_stored_spec("order"), _stored_spec("portfolio")],
+    can_subset=True,
+)
+def execution_stored_checks(
+    context: dg.AssetCheckExecutionContext,
+    artifact_db: ArtifactDatabase,
+    object_store: ObjectStore,
+) -> Iterator[dg.AssetCheckResult]:
+    stage = _Stage(context, artifact_db, object_store)
+    for asset in ("order", "portfolio"):
+        if stage.wants(asset):
+            yield from stage.read(asset)
+
+
+STORED_ASSETS = (
+    "market_data",
+    "daily_chart",
+    "weekly_chart",
+    "llm_analysis",
+    "trading_signal",
+    "order",
+    "portfolio",
+)
+
+ASSET_CHECKS = [market_data_checks, chart_checks, signal_checks, execution_stored_checks]

@@ -1,0 +1,383 @@
+"""`trading-signals`: run the graph, browse artifacts, show the effective configuration."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from resources.broker import BrokerConfigError
+from resources.environment import SettingError, data_dir, resources_from_environment
+from resources.llm import LlmConfigError
+from trading_assets.calendar import check_closed_session, latest_completed_session
+from trading_assets.errors import root_cause_message
+from trading_assets.market_data.folder_source import MarketDataError
+from trading_assets.partitions import (
+    DEFAULT_SYMBOLS,
+    SYMBOL_DIMENSION,
+    SymbolError,
+    parse_symbols,
+    partition_key_for,
+)
+
+JOB_NAME = "trading_signals_job"
+
+
+class UsageError(Exception):
+    """Bad input on the command line or in the environment; printed without a traceback."""
+
+
+_RESOURCES = contextlib.ExitStack()
+
+
+def _resolved(resource: dg.ConfigurableResource) -> Any:
+    """The resource with its EnvVar fields resolved, for use outside a Dagster run.
+
+    Torn down (engines disposed) when the command ends.
+    """
+    return _RESOURCES.enter_context(dg.build_resources({"it": resource})).it
+
+
+def _artifact_db() -> Any:
+    io_manager = resources_from_environment()["io_manager"]
+    return _resolved(io_manager.database)
+
+
+def ensure_dagster_home() -> Path:
+    """Use DAGSTER_HOME, or the project's data/dagster_home, so `run` and `make ui` share it."""
+    home = Path(os.environ.get("DAGSTER_HOME") or data_dir() / "dagster_home").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    template = Path("dagster.yaml")
+    if not (home / "dagster.yaml").exists() and template.exists():
+        shutil.copyfile(template, home / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def resolve_day(raw: str | None, now: dt.datetime) -> dt.date:
+    if raw is None:
+        return latest_completed_session(now)
+    try:
+        day = dt.date.fromisoformat(raw)
+    except ValueError as exc:
+        raise UsageError(f"--date {raw!r} is not a date: use YYYY-MM-DD, e.g. 2025-06-02") from exc
+    if day > now.date():
+        raise UsageError(f"--date {raw} is in the future: pick a trading day that has closed")
+    try:
+        check_closed_session(day, now)
+    except ValueError as exc:
+        raise UsageError(f"--date {raw}: {exc}") from exc
+    return day
+
+
+def _symbols(raw: str | None) -> list[str]:
+    text = raw if raw is not None else os.environ.get("STOCK_SYMBOLS") or DEFAULT_SYMBOLS
+    source = "--symbols" if raw is not None else "STOCK_SYMBOLS"
+    try:
+        return parse_symbols(text)
+    except SymbolError as exc:
+        raise UsageError(f"{source}: {exc}") from exc
+
+
+def register_symbols(instance: dg.DagsterInstance, symbols: Sequence[str]) -> list[str]:
+    known = set(instance.get_dynamic_partitions(SYMBOL_DIMENSION))
+    new = [s for s in symbols if s not in known]
+    if new:
+        instance.add_dynamic_partitions(SYMBOL_DIMENSION, new)
+    return new
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    return f"{n / 1024:.1f} KiB" if n >= 1024 else f"{n} B"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from trading_assets.definitions import build_definitions
+
+    symbols = _symbols(args.symbols)
+    day = resolve_day(args.date, dt.datetime.now(dt.UTC))
+    home = ensure_dagster_home()
+    resources = resources_from_environment()
+    db = _resolved(resources["io_manager"].database)
+    job = build_definitions(resources).resolve_job_def(JOB_NAME)
+    with dg.DagsterInstance.get() as instance:
+        added = register_symbols(instance, symbols)
+        if added:
+            print(f"registered symbol partitions: {', '.join(added)}")
+        print(f"running {JOB_NAME} for {day} on {', '.join(symbols)} (Dagster home {home})")
+        failures = 0
+        for symbol in symbols:
+            result = job.execute_in_process(
+                partition_key=partition_key_for(symbol, day),
+                instance=instance,
+                raise_on_error=False,
+                # The summary below says what happened; the full event log is in `make ui`.
+                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            )
+            failures += _print_partition(symbol, day, result, db)
+    print(f"\nartifacts: {db.masked_url()}   browse: make ui (http://127.0.0.1:3000)")
+    return 1 if failures else 0
+
+
+def _print_partition(symbol: str, day: dt.date, result: Any, db: Any) -> int:
+    status = "ok" if result.success else "FAILED"
+    print(f"\n== {symbol} {day}  run {result.run_id}  {status}")
+    rows = sorted(db.query(execution_id=result.run_id, limit=50), key=lambda r: r.id)
+    for row in rows:
+        print(
+            f"  #{row.id:<6} {row.step_name:<15} {row.type:<12} {_size(row.size_bytes):>10}  "
+            f"{row.object_uri}"
+        )
+    materialized = {
+        e.asset_key.to_user_string() for e in result.get_asset_materialization_events()
+    }
+    # What did get stored is worth printing even when a later step (MLflow, say) failed.
+    if "trading_signal" in materialized:
+        signal = result.output_for_node("trading_signal")
+        print(
+            f"  signal: {signal.action.value} {signal.confidence_level.value} "
+            f"({signal.confidence_score:g}) by {signal.provider}/{signal.model_name}"
+        )
+    if "order" in materialized:
+        decision = result.output_for_node("order")
+        print(f"  order:  {'placed' if decision.placed else 'none'}: {decision.reason}")
+    if result.success:
+        return 0
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data:
+            reason = root_cause_message(event.step_failure_data.error)
+            print(f"  step {event.step_key} failed: {reason}")
+    return 1
+
+
+def _parse_day(flag: str, raw: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError as exc:
+        raise UsageError(f"{flag} {raw!r} is not a date: use YYYY-MM-DD") from exc
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from trading_assets.backfill import new_backfill_id, plan, run_backfill
+
+    symbols = _symbols(args.symbols)
+    start, end = _parse_day("--start", args.start), _parse_day("--end", args.end)
+    now = dt.datetime.now(dt.UTC)
+    if start > end:
+        raise UsageError(f"--start {start} is after --end {end}")
+    latest = latest_completed_session(now)
+    if end > latest:
+        raise UsageError(
+            f"--end {end} has not closed yet: the latest closed trading day is {latest}"
+        )
+    work = plan(symbols, start, end)
+    total = sum(len(days) for _, days in work)
+    if total == 0:
+        raise UsageError(f"there is no NYSE trading day between {start} and {end}")
+    days = len(work[0][1])
+    llm = _resolved(resources_from_environment()["llm"])
+    print(
+        f"backfill: {total} partitions ({len(symbols)} symbols x {days} trading days, "
+        f"{start} to {end})"
+    )
+    print(f"analyst: {llm.describe()}; estimated LLM cost: {_cost_estimate(llm, total)}")
+    print("orders: a backfill never reaches a broker (the simulator may still simulate)")
+    asked = not args.yes and sys.stdin.isatty()
+    if asked and input("launch? [y/N] ").strip().lower() not in ("y", "yes"):
+        print("not launched")
+        return 1
+    home = ensure_dagster_home()
+    with dg.DagsterInstance.get() as instance:
+        register_symbols(instance, symbols)
+    backfill_id = new_backfill_id()
+    print(f"backfill {backfill_id}: {args.workers} worker(s), Dagster home {home}")
+
+    def progress(done: int, total: int, outcome: Any) -> None:
+        status = "ok" if outcome.success else "FAILED"
+        print(
+            f"[{done:>{len(str(total))}}/{total}] {outcome.symbol:<6} {outcome.day} "
+            f"{status:<6} {outcome.summary}",
+            flush=True,
+        )
+
+    outcomes = run_backfill(work, backfill_id, args.workers, progress)
+    failed = [o for o in outcomes if not o.success]
+    print(
+        f"done: {len(outcomes) - len(failed)} succeeded, {len(failed)} failed "
+        f"(tag {backfill_id} in the Dagster UI)"
+    )
+    return 1 if failed else 0
+
+
+def _cost_estimate(llm: Any, partitions: int) -> str:
+    if llm.provider_name() == "offline":
+        return "$0.00 (the offline analyst makes no API calls)"
+    return f"${llm.estimate_cost_usd(partitions):,.2f} at most (cached answers cost nothing)"
+
+
+def cmd_artifacts(args: argparse.Namespace) -> int:
+    db = _artifact_db()
+    if args.action == "show":
+        return _show_artifact(db, args.id, payload=args.payload)
+    day = None
+    if args.date:
+        try:
+            day = dt.date.fromisoformat(args.date)
+        except ValueError as exc:
+            raise UsageError(f"--date {args.date!r} is not a date: use YYYY-MM-DD") from exc
+    symbol = None
+    if args.symbol:
+        try:
+            symbol = parse_symbols(args.symbol)[0]
+        except SymbolError as exc:
+            raise UsageError(f"--symbol: {exc}") from exc
+    rows = db.query(
+        symbol=symbol, type=args.type, execution_id=args.run, partition_date=day, limit=args.limit
+    )
+    if not rows:
+        print("no artifacts match (run `make run` first, or loosen the filters)")
+        return 0
+    print(
+        f"{'id':>6}  {'created (UTC)':<19}  {'partition':<16}  {'asset':<15}  {'type':<11}  "
+        f"{'size':>10}  run"
+    )
+    for r in rows:
+        print(
+            f"{r.id:>6}  {r.created_at:%Y-%m-%d %H:%M:%S}  {r.partition_key:<16}  "
+            f"{r.step_name:<15}  {r.type:<11}  {_size(r.size_bytes):>10}  {r.execution_id}"
+        )
+    return 0
+
+
+def _show_artifact(db: Any, artifact_id: int, *, payload: bool) -> int:
+    row = db.get(artifact_id)
+    if row is None:
+        raise UsageError(f"no artifact #{artifact_id} in {db.masked_url()}")
+    fields = row.model_dump(mode="json", exclude={"prompt", "response"})
+    print(json.dumps(fields, indent=2, default=str))
+    if row.prompt:
+        print(f"\n--- prompt ({row.prompt_length} chars) ---\n{row.prompt}")
+    if row.response:
+        print(f"\n--- response ({row.response_length} chars) ---\n{row.response}")
+    if payload and row.type not in ("chart", "market_data"):
+        from io_managers.artifact_store import ArtifactStore
+
+        io_manager = resources_from_environment()["io_manager"]
+        store = ArtifactStore(db, _resolved(io_manager.object_store))
+        print("\n--- payload ---")
+        print(json.dumps(json.loads(store.read_payload(row)), indent=2))
+    return 0
+
+
+def effective_config() -> dict[str, str]:
+    resources = resources_from_environment()
+    io_manager = resources["io_manager"]
+    masked = {"set": "set (hidden)", "": "not set"}
+    return {
+        "database": _resolved(io_manager.database).masked_url(),
+        "object store": _resolved(io_manager.object_store).describe(),
+        "market data": _resolved(resources["market_source"]).describe(),
+        "llm": _resolved(resources["llm"]).describe(),
+        "broker": _resolved(resources["broker"]).describe(),
+        "mlflow": _resolved(resources["mlflow"]).describe(),
+        "symbols": ", ".join(_symbols(None)),
+        "dagster home": os.environ.get("DAGSTER_HOME") or str(data_dir() / "dagster_home"),
+        "OPENAI_API_KEY": masked["set" if os.environ.get("OPENAI_API_KEY") else ""],
+        "ANTHROPIC_API_KEY": masked["set" if os.environ.get("ANTHROPIC_API_KEY") else ""],
+    }
+
+
+def cmd_config(_: argparse.Namespace) -> int:
+    config = effective_config()
+    width = max(map(len, config))
+    for key, value in config.items():
+        print(f"{key:<{width}}  {value}")
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    import sqlalchemy as sa
+
+    from sql.migrate import SchemaAheadError, UnmanagedSchemaError, upgrade
+
+    db = _artifact_db()
+    try:
+        before, after = upgrade(db.url)
+    except (SchemaAheadError, UnmanagedSchemaError) as exc:
+        raise UsageError(str(exc)) from exc
+    except sa.exc.OperationalError as exc:
+        # psycopg2's first line says what failed (refused, auth, unknown database), never the URL.
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        raise UsageError(
+            f"cannot connect to the artifact database {db.masked_url()}: {reason}; check "
+            "DATABASE_URL and that the server is running"
+        ) from exc
+    print(f"{db.masked_url()}: schema {before or 'empty'} -> {after}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="trading-signals", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="materialize the whole graph for one trading day")
+    run.add_argument("--date", help="trading day YYYY-MM-DD (default: latest closed session)")
+    run.add_argument("--symbols", help="comma-separated tickers (default: STOCK_SYMBOLS)")
+    run.set_defaults(func=cmd_run)
+
+    backfill = sub.add_parser("backfill", help="run the graph over a range of trading days")
+    backfill.add_argument("--symbols", help="comma-separated tickers (default: STOCK_SYMBOLS)")
+    backfill.add_argument("--start", required=True, help="first day YYYY-MM-DD")
+    backfill.add_argument("--end", required=True, help="last day YYYY-MM-DD (must have closed)")
+    backfill.add_argument("--workers", type=int, default=2, help="parallel processes (default 2)")
+    backfill.add_argument("--yes", action="store_true", help="launch without asking")
+    backfill.set_defaults(func=cmd_backfill)
+
+    arts = sub.add_parser("artifacts", help="list or show stored artifacts")
+    arts_sub = arts.add_subparsers(dest="action")
+    listing = arts_sub.add_parser("list", help="list artifacts, newest first")
+    show = arts_sub.add_parser("show", help="one artifact's row (and payload)")
+    show.add_argument("id", type=int)
+    show.add_argument("--payload", action="store_true", help="print the stored JSON payload")
+    for target in (arts, listing):
+        target.add_argument("--symbol")
+        target.add_argument(
+            "--type", choices=["market_data", "chart", "llm", "signal", "order", "portfolio"]
+        )
+        target.add_argument("--run", help="Dagster run id")
+        target.add_argument("--date", help="partition date YYYY-MM-DD")
+        target.add_argument("--limit", type=int, default=50)
+    arts.set_defaults(func=cmd_artifacts, action="list")
+
+    config = sub.add_parser("config", help="print the effective configuration, secrets masked")
+    config.set_defaults(func=cmd_config)
+
+    db = sub.add_parser("db", help="artifact database schema")
+    db.add_argument("db_action", choices=["upgrade"])
+    db.set_defaults(func=cmd_db)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        with _RESOURCES:
+            return args.func(args)
+    except (UsageError, SettingError, LlmConfigError, BrokerConfigError, MarketDataError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

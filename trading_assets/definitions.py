@@ -1,0 +1,41 @@
+"""The code location: assets, checks, jobs, schedules, sensors and the resources they use."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+
+from resources.environment import resources_from_environment, workflow_schedule
+from trading_assets.analysis.assets import llm_analysis, trading_signal
+from trading_assets.charts.assets import daily_chart, weekly_chart
+from trading_assets.checks import ASSET_CHECKS
+from trading_assets.execution.assets import order, portfolio
+from trading_assets.jobs import trading_signals_job
+from trading_assets.market_data.assets import market_data
+from trading_assets.schedules import build_trading_day_schedule
+from trading_assets.sensors import run_failure_alert_sensor, watchlist_sensor
+from trading_assets.tracking.assets import mlflow_run
+
+ASSETS = [market_data, daily_chart, weekly_chart, llm_analysis, trading_signal, order, portfolio]
+# After the seven, never before them: MLflow down or slow cannot hold up the order or portfolio.
+TRACKING_ASSETS = [mlflow_run]
+
+
+def build_definitions(resources: Mapping[str, Any], cron: str = "0 9 * * 1-5") -> dg.Definitions:
+    return dg.Definitions(
+        assets=[*ASSETS, *TRACKING_ASSETS],
+        asset_checks=ASSET_CHECKS,
+        jobs=[trading_signals_job],
+        schedules=[build_trading_day_schedule(cron)],
+        sensors=[watchlist_sensor, run_failure_alert_sensor],
+        resources=dict(resources),
+        # One partition is seven quick steps: a process per step would cost more than the work.
+        executor=dg.in_process_executor,
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_definitions(resources_from_environment(), cron=workflow_schedule())

@@ -1,0 +1,189 @@
+"""The order and portfolio assets: at most one order per symbol and day, then the account.
+
+The pre-trade risk gates run inside ``order`` before anything is sent and are reported as its
+blocking checks: a gate that fails has already kept the order from going out, and its failed
+check stops ``portfolio`` and fails the run so someone looks.
+"""
+
+import datetime as dt
+import warnings
+
+import dagster as dg
+
+from io_managers.artifact_store import ArtifactStore
+from resources.broker import BrokerResource
+from resources.database import ArtifactDatabase
+from resources.object_store import ObjectStore
+from resources.trading_policy import TradingPolicy
+from trading_assets.backfill import BACKFILL_TAG
+from trading_assets.calendar import latest_completed_session
+from trading_assets.execution import gates
+from trading_assets.execution.placement import OrderRequest, place_once
+from trading_assets.execution.policies import (
+    BROKER_POOL,
+    DOMAIN_ERRORS,
+    NETWORK_RETRY,
+    no_retry,
+)
+from trading_assets.execution.rules import order_ref
+from trading_assets.models import MarketData, OrderDecision, PortfolioSnapshot, TradingSignal
+from trading_assets.partitions import current_partition, symbol_day
+
+UI_BACKFILL_TAG = "dagster/backfill"
+
+with warnings.catch_warnings():
+    # Partitioned checks are a Dagster preview (see checks.py): each result belongs to its day.
+    warnings.simplefilter("ignore", dg.PreviewWarning)
+    RISK_GATE_CHECKS = [
+        dg.AssetCheckSpec(
+            name, asset="order", blocking=True, description=guards, partitions_def=symbol_day
+        )
+        for name, guards in gates.GATES.items()
+    ]
+
+
+def gate_severity(gate: str) -> dg.AssetCheckSeverity:
+    """Every gate stops the order inside this step; only the kill switch also stops the run.
+
+    A limit that is reached (position, notional, orders per day) is a normal day for a trading
+    system: the order is not sent, the check shows why, and the portfolio is still snapshotted.
+    The kill switch is an emergency stop: the run fails after the order step, so the failure
+    alert fires and nothing downstream pretends it was a normal day.
+    """
+    if gate == gates.KILL_SWITCH:
+        return dg.AssetCheckSeverity.ERROR
+    return dg.AssetCheckSeverity.WARN
+
+
+def backfill_tag(tags: dict[str, str]) -> str | None:
+    """The tag marking a run as part of a backfill (UI or command line), as 'key=value'."""
+    for key in (UI_BACKFILL_TAG, BACKFILL_TAG):
+        if key in tags:
+            return f"{key}={tags[key]}"
+    return None
+
+
+def placed_order_artifact(store: ArtifactStore, symbol: str, day: dt.date) -> OrderDecision | None:
+    """The newest stored order of the partition that placed one, if any."""
+    rows = store.database.query(symbol=symbol, partition_date=day, step_name="order", limit=1000)
+    for row in rows:
+        if (row.artifact_metadata or {}).get("placed"):
+            value = store.load(row)
+            assert isinstance(value, OrderDecision)
+            return value
+    return None
+
+
+@dg.asset(
+    partitions_def=symbol_day,
+    group_name="execution",
+    kinds={"python"},
+    description="The order placed (a bracket from the signal), or the explicit reason none was.",
+    check_specs=RISK_GATE_CHECKS,
+    # The value travels inside a MaterializeResult (beside the gate results): name its type.
+    dagster_type=OrderDecision,
+    retry_policy=NETWORK_RETRY,
+    pool=BROKER_POOL,
+)
+def order(
+    context: dg.AssetExecutionContext,
+    broker: BrokerResource,
+    policy: TradingPolicy,
+    artifact_db: ArtifactDatabase,
+    object_store: ObjectStore,
+    trading_signal: TradingSignal,
+    market_data: MarketData,
+) -> dg.MaterializeResult:
+    symbol, day = current_partition(context)
+    try:
+        mode = broker.trading_mode()
+        if mode == "simulate":
+            # The simulator works its open orders through every day's bars, order or not.
+            broker.paper().prepare(market_data)
+        request = OrderRequest(
+            symbol=symbol,
+            day=day,
+            mode=mode,
+            signal=trading_signal,
+            market=market_data,
+            limits=policy.limits(),
+            trading_enabled=policy.trading_enabled,
+            kill_switch=policy.kill_switch_reason(),
+            backfill=backfill_tag(dict(context.run.tags)),
+            latest_session=latest_completed_session(dt.datetime.now(dt.UTC)),
+        )
+        prior = placed_order_artifact(ArtifactStore(artifact_db, object_store), symbol, day)
+        decision, results = place_once(
+            request, prior=prior, open_venue=lambda: broker.venue(context.log)
+        )
+    except DOMAIN_ERRORS as exc:
+        raise no_retry(exc) from exc
+    if not decision.placed:
+        context.log.info(f"{symbol} {day}: no order ({decision.reason})")
+    return dg.MaterializeResult(
+        value=decision,
+        metadata={
+            "placed": decision.placed,
+            "reason": decision.reason,
+            "order_ref": decision.order.order_ref if decision.order else order_ref(symbol, day),
+            "mode": mode,
+            "reused_existing": decision.reused_existing,
+            "fills": len(decision.fills),
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=g.name,
+                passed=g.passed,
+                severity=gate_severity(g.name),
+                description=g.note,
+            )
+            for g in results
+        ],
+    )
+
+
+def _not_read(symbol: str, day: dt.date, mode: str, why: str) -> PortfolioSnapshot:
+    return PortfolioSnapshot(
+        as_of=day, symbol=symbol, source=f"{mode}: not read ({why})", cash=0.0, positions=[],
+        total_value=0.0, unrealized_pnl=0.0, realized_pnl=0.0,
+    )
+
+
+@dg.asset(
+    partitions_def=symbol_day,
+    group_name="execution",
+    kinds={"python"},
+    description="Positions, cash, total value, P&L and the day's fills after this order.",
+    retry_policy=NETWORK_RETRY,
+    pool=BROKER_POOL,
+)
+def portfolio(
+    context: dg.AssetExecutionContext, broker: BrokerResource, order: OrderDecision
+) -> PortfolioSnapshot:
+    symbol, day = current_partition(context)
+    try:
+        mode = broker.trading_mode()
+        backfill = backfill_tag(dict(context.run.tags))
+        latest = latest_completed_session(dt.datetime.now(dt.UTC))
+        if mode != "simulate" and backfill:
+            snapshot = _not_read(symbol, day, mode, f"backfill run {backfill}; no broker contact")
+        elif mode != "simulate" and day != latest:
+            snapshot = _not_read(symbol, day, mode, f"historical partition; latest is {latest}")
+        else:
+            with broker.venue(context.log) as venue:
+                snapshot = venue.snapshot(day, symbol)
+    except DOMAIN_ERRORS as exc:
+        raise no_retry(exc) from exc
+    context.add_output_metadata(
+        {
+            "source": snapshot.source,
+            "total_value": snapshot.total_value,
+            "cash": snapshot.cash,
+            "positions": len(snapshot.positions),
+            "unrealized_pnl": snapshot.unrealized_pnl,
+            "realized_pnl": snapshot.realized_pnl,
+            "fills_today": len(snapshot.fills_today),
+            "order_placed": order.placed,
+        }
+    )
+    return snapshot

@@ -1,0 +1,222 @@
+"""Orders, fills and the account at Interactive Brokers, as the project's typed values.
+
+Orders are found by their orderRef prefix (the partition's reference) among open orders,
+completed orders and executions, so a retry after a crash finds what was already sent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from resources.ibkr import IbkrError, IbkrSession, IbkrUnreachableError, mask_account, ref_matches
+from trading_assets.calendar import latest_completed_session
+from trading_assets.execution.rules import OrderIntent, order_ref
+from trading_assets.models import (
+    Fill,
+    OrderSide,
+    OrderTicket,
+    PortfolioSnapshot,
+    Position,
+)
+
+REF_PREFIX = "ts:"
+
+
+def _partition_prefix(symbol: str, day: dt.date) -> str:
+    return order_ref(symbol, day)
+
+
+def _day_of_ref(ref: str) -> str | None:
+    parts = ref.split(":")
+    return parts[2] if len(parts) >= 3 and ref.startswith(REF_PREFIX) else None
+
+
+class IbkrBroker:
+    """A Venue over one IBKR session, in mode ``ibkr-paper`` or ``ibkr-live``."""
+
+    def __init__(self, session: IbkrSession, mode: str) -> None:
+        self.session = session
+        self.name = mode
+        self.account = session.account_id()
+        paper_account = self.account.startswith("D")  # IBKR paper accounts are DU.../DF...
+        if mode == "ibkr-paper" and not paper_account:
+            raise IbkrError(
+                f"TRADING_MODE=ibkr-paper, but the session at {session.settings.address} is "
+                f"logged in to {mask_account(self.account)}, a live account: log the gateway in "
+                "to the paper account (or see the README for live trading)"
+            )
+        if mode == "ibkr-live" and paper_account:
+            raise IbkrError(
+                f"TRADING_MODE=ibkr-live, but {session.settings.address} is logged in to the "
+                f"paper account {mask_account(self.account)}: use TRADING_MODE=ibkr-paper"
+            )
+
+    # -- orders ----------------------------------------------------------------------------------
+
+    def existing_order(self, symbol: str, day: dt.date) -> OrderTicket | None:
+        prefix = _partition_prefix(symbol, day)
+        trades = self.session.trades_with_ref(prefix)
+        if trades:
+            return self._ticket(symbol, trades)
+        fills = [f for f in self.session.executions() if ref_matches(f.execution.orderRef, prefix)]
+        if fills:  # the order is gone from the order lists, its executions are not
+            first = min(fills, key=lambda f: f.time)
+            ex = first.execution
+            return OrderTicket(
+                order_ref=ex.orderRef,
+                broker=self.name,
+                symbol=symbol,
+                side=OrderSide.BUY if ex.side.upper().startswith("B") else OrderSide.SELL,
+                quantity=sum(f.execution.shares for f in fills if f.execution.side == ex.side),
+                limit_price=ex.price,
+                status="Filled",
+                submitted_at=_aware(first.time),
+                broker_order_id=str(ex.permId or ex.orderId),
+            )
+        return None
+
+    def _ticket(self, symbol: str, trades: list[Any]) -> OrderTicket:
+        parents = [t for t in trades if not t.order.parentId] or trades
+        parent = min(parents, key=lambda t: t.order.orderId or t.order.permId)
+        children = [t for t in trades if t.order.parentId == parent.order.orderId != 0]
+        stop = next((t.order.auxPrice for t in children if t.order.orderType == "STP"), None)
+        target = next((t.order.lmtPrice for t in children if t.order.orderType == "LMT"), None)
+        o = parent.order
+        submitted = parent.log[0].time if parent.log else dt.datetime.now(dt.UTC)
+        return OrderTicket(
+            order_ref=o.orderRef,
+            broker=self.name,
+            symbol=symbol,
+            side=OrderSide(o.action),
+            quantity=o.totalQuantity,
+            limit_price=o.lmtPrice,
+            stop_loss=stop or None,
+            take_profit=target or None,
+            status=parent.orderStatus.status or "Submitted",
+            submitted_at=_aware(submitted),
+            broker_order_id=str(o.permId or o.orderId),
+        )
+
+    def fills_for(self, ref: str) -> list[Fill]:
+        prefix = ":".join(ref.split(":")[:3])
+        legs = {}
+        for t in self.session.trades_with_ref(prefix):
+            o = t.order
+            exit_leg = "stop_loss" if o.orderType == "STP" else "take_profit"
+            legs[o.orderId] = exit_leg if o.parentId else "entry"
+        return [
+            _fill(f, legs.get(f.execution.orderId, "entry"))
+            for f in self.session.executions()
+            if ref_matches(f.execution.orderRef, prefix)
+        ]
+
+    def orders_placed_on(self, day: dt.date) -> int:
+        partitions = {
+            ":".join(ref.split(":")[:3])
+            for ref in self.session.all_order_refs()
+            if _day_of_ref(ref) == day.isoformat()
+        }
+        return len(partitions)
+
+    def submit(
+        self, ref: str, symbol: str, day: dt.date, intent: OrderIntent, close: float
+    ) -> tuple[OrderTicket, bool]:
+        latest = latest_completed_session(dt.datetime.now(dt.UTC))
+        if day != latest:  # the order asset checks this first; a venue never trusts a caller
+            raise IbkrError(f"refusing to send {ref} to IBKR: {day} is not the latest completed "
+                            f"session {latest}")
+        existing = self.existing_order(symbol, day)
+        if existing is not None:
+            return existing, False
+        contract = self.session.stock(symbol)
+        side = intent.side.value
+        position = self.position(symbol, day)
+        opens = (intent.side is OrderSide.BUY and position >= 0) or (
+            intent.side is OrderSide.SELL and position <= 0
+        )
+        if opens:
+            orders = self.session.bracket(
+                side, intent.quantity, intent.limit_price, intent.take_profit, intent.stop_loss
+            )
+        else:
+            orders = [self.session.limit(side, intent.quantity, intent.limit_price)]
+        for i, order in enumerate(orders):
+            order.orderRef = ref
+            order.account = self.account
+            # The entry works for the session; the bracket's exits stay until one fills.
+            order.tif = "DAY" if i == 0 else "GTC"
+        try:
+            self.session.place(contract, orders)
+        except ConnectionError as exc:
+            # Sent or not? The gateway knows: look the reference up on the new connection.
+            found = self.existing_order(symbol, day)
+            if found is not None:
+                return found, True
+            raise IbkrUnreachableError(
+                f"the connection dropped while sending {ref} and the gateway does not show it; "
+                "the step will be retried (and will look the reference up again first)"
+            ) from exc
+        placed = self.existing_order(symbol, day)
+        if placed is None:
+            raise IbkrUnreachableError(
+                f"{ref} was sent but the gateway does not list it yet; the retry looks it up again"
+            )
+        return placed, True
+
+    # -- account ---------------------------------------------------------------------------------
+
+    def equity(self, day: dt.date) -> float:
+        return self.session.account_values(self.account)["NetLiquidation"]
+
+    def position(self, symbol: str, day: dt.date) -> float:
+        contract = self.session.stock(symbol)
+        return sum(
+            p.position
+            for p in self.session.positions(self.account)
+            if p.contract.conId == contract.conId
+        )
+
+    def snapshot(self, day: dt.date, symbol: str) -> PortfolioSnapshot:
+        values = self.session.account_values(self.account)
+        positions = [
+            Position(
+                symbol=item.contract.symbol.replace(" ", "."),
+                quantity=item.position,
+                average_cost=round(item.averageCost, 4),
+                market_price=item.marketPrice,
+                market_value=round(item.marketValue, 2),
+                unrealized_pnl=round(item.unrealizedPNL, 2),
+            )
+            for item in self.session.portfolio(self.account)
+            if item.position
+        ]
+        fills = [_fill(f, "entry") for f in self.session.executions(since=day)]
+        return PortfolioSnapshot(
+            as_of=day,
+            symbol=symbol,
+            source=f"{self.name} {mask_account(self.account)}",
+            cash=round(values.get("TotalCashValue", 0.0), 2),
+            positions=positions,
+            total_value=round(values["NetLiquidation"], 2),
+            unrealized_pnl=round(values.get("UnrealizedPnL", 0.0), 2),
+            realized_pnl=round(values.get("RealizedPnL", 0.0), 2),
+            fills_today=fills,
+        )
+
+
+def _aware(when: dt.datetime) -> dt.datetime:
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+def _fill(fill: Any, leg: str) -> Fill:
+    ex = fill.execution
+    return Fill(
+        order_ref=ex.orderRef or "",
+        symbol=fill.contract.symbol.replace(" ", "."),
+        side=OrderSide.BUY if ex.side.upper().startswith("B") else OrderSide.SELL,
+        quantity=ex.shares,
+        price=ex.price,
+        filled_at=_aware(fill.time),
+        leg=leg,  # type: ignore[arg-type]
+    )

@@ -1,0 +1,373 @@
+"""The paper simulator: persisted bracket orders, fills and marks, and the account they add up to.
+
+Fill model (documented in the README): an order is placed at the close of its trading day; a
+marketable limit fills at that close, otherwise it works on later bars (fills when the bar trades
+through the limit). Once the entry fills, the stop loss and take profit work on later bars; a bar
+that touches both exits at the stop (the conservative reading of a daily bar).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from trading_assets.calendar import TIMEZONE
+from trading_assets.execution.rules import OrderIntent
+from trading_assets.models import (
+    Fill,
+    MarketData,
+    OrderSide,
+    OrderTicket,
+    PortfolioSnapshot,
+    Position,
+)
+
+BROKER_NAME = "paper-simulator"
+_NY = ZoneInfo(TIMEZONE)
+
+_meta = sa.MetaData()
+orders = sa.Table(
+    "paper_orders",
+    _meta,
+    sa.Column("order_ref", sa.String(64), primary_key=True),
+    sa.Column("symbol", sa.String(16), nullable=False),
+    sa.Column("trade_date", sa.Date, nullable=False),
+    sa.Column("side", sa.String(4), nullable=False),
+    sa.Column("quantity", sa.Float, nullable=False),
+    sa.Column("limit_price", sa.Float, nullable=False),
+    sa.Column("stop_loss", sa.Float),
+    sa.Column("take_profit", sa.Float),
+    sa.Column("bracket", sa.Boolean, nullable=False),
+    # working -> filled (bracket legs working) -> closed
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("submitted_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("processed_through", sa.Date, nullable=False),
+    sa.UniqueConstraint("symbol", "trade_date", name="one_order_per_symbol_day"),
+)
+fills = sa.Table(
+    "paper_fills",
+    _meta,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("order_ref", sa.String(64), nullable=False),
+    sa.Column("leg", sa.String(16), nullable=False),
+    sa.Column("symbol", sa.String(16), nullable=False),
+    sa.Column("side", sa.String(4), nullable=False),
+    sa.Column("quantity", sa.Float, nullable=False),
+    sa.Column("price", sa.Float, nullable=False),
+    sa.Column("fill_date", sa.Date, nullable=False),
+    sa.Column("filled_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("order_ref", "leg", name="one_fill_per_leg"),
+)
+marks = sa.Table(
+    "paper_marks",
+    _meta,
+    sa.Column("symbol", sa.String(16), primary_key=True),
+    sa.Column("mark_date", sa.Date, primary_key=True),
+    sa.Column("close", sa.Float, nullable=False),
+)
+
+
+def _close_time(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(16, 0), tzinfo=_NY)
+
+
+def _ticket(row: sa.Row) -> OrderTicket:
+    return OrderTicket(
+        order_ref=row.order_ref,
+        broker=BROKER_NAME,
+        symbol=row.symbol,
+        side=OrderSide(row.side),
+        quantity=row.quantity,
+        limit_price=row.limit_price,
+        stop_loss=row.stop_loss,
+        take_profit=row.take_profit,
+        status=row.status,
+        submitted_at=row.submitted_at.replace(tzinfo=row.submitted_at.tzinfo or dt.UTC),
+        broker_order_id=row.order_ref,
+    )
+
+
+def _fill(row: sa.Row) -> Fill:
+    return Fill(
+        order_ref=row.order_ref,
+        symbol=row.symbol,
+        side=OrderSide(row.side),
+        quantity=row.quantity,
+        price=row.price,
+        filled_at=row.filled_at.replace(tzinfo=row.filled_at.tzinfo or dt.UTC),
+        leg=row.leg,
+    )
+
+
+@dataclass
+class _Book:
+    qty: float = 0.0
+    avg_cost: float = 0.0
+    realized: float = 0.0
+
+    def apply(self, side: OrderSide, quantity: float, price: float) -> None:
+        signed = quantity if side is OrderSide.BUY else -quantity
+        if self.qty == 0 or (self.qty > 0) == (signed > 0):
+            total = abs(self.qty) + abs(signed)
+            self.avg_cost = (abs(self.qty) * self.avg_cost + abs(signed) * price) / total
+            self.qty += signed
+            return
+        closing = min(abs(signed), abs(self.qty))
+        direction = 1 if self.qty > 0 else -1
+        self.realized += closing * (price - self.avg_cost) * direction
+        self.qty += signed
+        if abs(signed) > closing:  # flipped through zero: the rest opens at this price
+            self.avg_cost = price
+        elif self.qty == 0:
+            self.avg_cost = 0.0
+
+
+class PaperBroker:
+    """A simulated account persisted in a SQL database (SQLite file by default)."""
+
+    name = BROKER_NAME
+
+    def __init__(self, url: str, starting_cash: float) -> None:
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self.engine = sa.create_engine(url, connect_args=_connect_args(url))
+        self.starting_cash = starting_cash
+        _meta.create_all(self.engine)
+
+    # -- orders -------------------------------------------------------------------------------
+
+    def find_order(self, ref: str) -> OrderTicket | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(orders).where(orders.c.order_ref == ref)).first()
+        return _ticket(row) if row else None
+
+    def submit(
+        self, ref: str, symbol: str, day: dt.date, intent: OrderIntent, close: float
+    ) -> tuple[OrderTicket, bool]:
+        """Place the day's order once; returns (ticket, created). A repeat returns the original."""
+        position = self.position(symbol, day)
+        opens = (intent.side is OrderSide.BUY and position >= 0) or (
+            intent.side is OrderSide.SELL and position <= 0
+        )
+        row = {
+            "order_ref": ref,
+            "symbol": symbol,
+            "trade_date": day,
+            "side": intent.side.value,
+            "quantity": float(intent.quantity),
+            "limit_price": intent.limit_price,
+            "stop_loss": intent.stop_loss if opens else None,
+            "take_profit": intent.take_profit if opens else None,
+            "bracket": opens,
+            "status": "working",
+            "submitted_at": _close_time(day),
+            "processed_through": day,
+        }
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(sa.insert(orders).values(**row))
+                marketable = (intent.side is OrderSide.BUY and close <= intent.limit_price) or (
+                    intent.side is OrderSide.SELL and close >= intent.limit_price
+                )
+                if marketable:
+                    self._record_fill(conn, row, "entry", close, day)
+        except IntegrityError:
+            existing = self.find_order(ref) or self._order_on(symbol, day)
+            if existing is None:
+                raise
+            return existing, False
+        ticket = self.find_order(ref)
+        assert ticket is not None
+        return ticket, True
+
+    def prepare(self, market: MarketData) -> None:
+        """Mark the symbol to the partition's close and work its open orders through its bars."""
+        self.record_mark(market.symbol, market.as_of, market.latest_close)
+        self.process_bars(market.symbol, market.bars, market.as_of)
+
+    def existing_order(self, symbol: str, day: dt.date) -> OrderTicket | None:
+        return self._order_on(symbol, day)
+
+    def orders_placed_on(self, day: dt.date) -> int:
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    sa.select(sa.func.count()).select_from(orders).where(orders.c.trade_date == day)
+                ).scalar_one()
+            )
+
+    def _order_on(self, symbol: str, day: dt.date) -> OrderTicket | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(orders).where(orders.c.symbol == symbol, orders.c.trade_date == day)
+            ).first()
+        return _ticket(row) if row else None
+
+    def _record_fill(
+        self, conn: sa.Connection, order: dict, leg: str, price: float, day: dt.date
+    ) -> None:
+        side = OrderSide(order["side"])
+        if leg != "entry":
+            side = OrderSide.SELL if side is OrderSide.BUY else OrderSide.BUY
+        conn.execute(
+            sa.insert(fills).values(
+                order_ref=order["order_ref"],
+                leg=leg,
+                symbol=order["symbol"],
+                side=side.value,
+                quantity=order["quantity"],
+                price=round(price, 4),
+                fill_date=day,
+                filled_at=_close_time(day),
+            )
+        )
+        status = "closed" if leg != "entry" or not order["bracket"] else "filled"
+        conn.execute(
+            sa.update(orders).where(orders.c.order_ref == order["order_ref"]).values(status=status)
+        )
+        order["status"] = status
+
+    def process_bars(self, symbol: str, bars: pd.DataFrame, through: dt.date) -> int:
+        """Work the symbol's open orders against bars after their last processed day."""
+        touched = 0
+        with self.engine.begin() as conn:
+            open_orders = conn.execute(
+                sa.select(orders).where(
+                    orders.c.symbol == symbol,
+                    orders.c.status.in_(("working", "filled")),
+                    orders.c.processed_through < through,
+                )
+            ).all()
+            for row in open_orders:
+                order = dict(row._mapping)
+                window = bars[
+                    (bars.index.date > order["processed_through"]) & (bars.index.date <= through)
+                ]
+                for ts, bar in window.iterrows():
+                    touched += self._work_bar(conn, order, ts.date(), bar)
+                    if order["status"] == "closed":
+                        break
+                conn.execute(
+                    sa.update(orders)
+                    .where(orders.c.order_ref == order["order_ref"])
+                    .values(processed_through=through)
+                )
+        return touched
+
+    def _work_bar(self, conn: sa.Connection, order: dict, day: dt.date, bar: pd.Series) -> int:
+        buy = order["side"] == OrderSide.BUY.value
+        if order["status"] == "working":
+            limit = order["limit_price"]
+            if (buy and bar["low"] <= limit) or (not buy and bar["high"] >= limit):
+                price = min(bar["open"], limit) if buy else max(bar["open"], limit)
+                self._record_fill(conn, order, "entry", price, day)
+                return 1
+            return 0
+        stop, target = order["stop_loss"], order["take_profit"]
+        stop_hit = bar["low"] <= stop if buy else bar["high"] >= stop
+        target_hit = bar["high"] >= target if buy else bar["low"] <= target
+        if stop_hit:
+            price = min(bar["open"], stop) if buy else max(bar["open"], stop)
+            self._record_fill(conn, order, "stop_loss", price, day)
+            return 1
+        if target_hit:
+            price = max(bar["open"], target) if buy else min(bar["open"], target)
+            self._record_fill(conn, order, "take_profit", price, day)
+            return 1
+        return 0
+
+    def fills_for(self, ref: str) -> list[Fill]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(fills).where(fills.c.order_ref == ref).order_by(fills.c.id)
+            ).all()
+        return [_fill(r) for r in rows]
+
+    # -- account ------------------------------------------------------------------------------
+
+    def record_mark(self, symbol: str, day: dt.date, close: float) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.delete(marks).where(marks.c.symbol == symbol, marks.c.mark_date == day)
+            )
+            conn.execute(sa.insert(marks).values(symbol=symbol, mark_date=day, close=close))
+
+    def _books(self, as_of: dt.date) -> tuple[dict[str, _Book], list[Fill], float]:
+        books: dict[str, _Book] = {}
+        cash = self.starting_cash
+        today: list[Fill] = []
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(fills).where(fills.c.fill_date <= as_of).order_by(
+                    fills.c.fill_date, fills.c.id
+                )
+            ).all()
+        for r in rows:
+            side = OrderSide(r.side)
+            books.setdefault(r.symbol, _Book()).apply(side, r.quantity, r.price)
+            cash += (-1 if side is OrderSide.BUY else 1) * r.quantity * r.price
+            if r.fill_date == as_of:
+                today.append(_fill(r))
+        return books, today, cash
+
+    def position(self, symbol: str, as_of: dt.date) -> float:
+        books, _, _ = self._books(as_of)
+        return books[symbol].qty if symbol in books else 0.0
+
+    def _latest_marks(self, symbols: Iterable[str], as_of: dt.date) -> dict[str, float]:
+        found: dict[str, float] = {}
+        with self.engine.connect() as conn:
+            for symbol in symbols:
+                close = conn.execute(
+                    sa.select(marks.c.close)
+                    .where(marks.c.symbol == symbol, marks.c.mark_date <= as_of)
+                    .order_by(marks.c.mark_date.desc())
+                    .limit(1)
+                ).scalar()
+                if close is not None:
+                    found[symbol] = close
+        return found
+
+    def snapshot(self, as_of: dt.date, symbol: str) -> PortfolioSnapshot:
+        books, today, cash = self._books(as_of)
+        marks_now = self._latest_marks(books, as_of)
+        positions = []
+        for sym, book in books.items():
+            if book.qty == 0:
+                continue
+            price = marks_now.get(sym, book.avg_cost)
+            positions.append(
+                Position(
+                    symbol=sym,
+                    quantity=book.qty,
+                    average_cost=round(book.avg_cost, 4),
+                    market_price=price,
+                    market_value=round(book.qty * price, 2),
+                    unrealized_pnl=round(book.qty * (price - book.avg_cost), 2),
+                )
+            )
+        return PortfolioSnapshot(
+            as_of=as_of,
+            symbol=symbol,
+            source=BROKER_NAME,
+            cash=round(cash, 2),
+            positions=positions,
+            total_value=round(cash + sum(p.market_value for p in positions), 2),
+            unrealized_pnl=round(sum(p.unrealized_pnl for p in positions), 2),
+            realized_pnl=round(sum(b.realized for b in books.values()), 2),
+            fills_today=today,
+        )
+
+    def equity(self, as_of: dt.date) -> float:
+        return self.snapshot(as_of, symbol="*").total_value
+
+
+def _connect_args(url: str) -> dict:
+    return {"timeout": 30} if url.startswith("sqlite") else {"connect_timeout": 10}

@@ -1,0 +1,132 @@
+"""At most one order per symbol and trading day: every reason not to send one, then the gates.
+
+Plain code, no Dagster: the order asset gathers the facts into an ``OrderRequest`` and records
+what ``place_once`` decided and which risk gates it evaluated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+
+from trading_assets.execution import gates
+from trading_assets.execution.gates import GateResult
+from trading_assets.execution.rules import NoOrder, RiskLimits, decide, order_ref
+from trading_assets.execution.venue import Venue
+from trading_assets.models import MarketData, OrderDecision, TradingSignal
+
+BROKER_MODES = ("ibkr-paper", "ibkr-live")
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    symbol: str
+    day: dt.date
+    mode: str
+    signal: TradingSignal
+    market: MarketData
+    limits: RiskLimits
+    trading_enabled: bool = True
+    kill_switch: str | None = None  # why the kill switch is on
+    backfill: str | None = None  # the run tag that marks a backfill
+    latest_session: dt.date | None = None  # the latest completed session when the run started
+
+
+def _not_placed(req: OrderRequest, reason: str) -> OrderDecision:
+    return OrderDecision(symbol=req.symbol, as_of=req.day, placed=False, reason=reason,
+                         mode=req.mode)
+
+
+def _never_to_broker(req: OrderRequest) -> str | None:
+    """Why this partition's order must not reach a real broker (None: it may)."""
+    if req.mode not in BROKER_MODES:
+        return None
+    if req.backfill:
+        return (f"not traded: backfill run ({req.backfill}); a backfill never sends orders to "
+                "a broker")
+    if req.market.is_synthetic:
+        return "not traded: synthetic market data"
+    if req.latest_session is None or req.day != req.latest_session:
+        return (f"not traded: historical partition {req.day} (the latest completed session is "
+                f"{req.latest_session}); only that session's orders go to a broker")
+    return None
+
+
+def place_once(
+    req: OrderRequest,
+    *,
+    prior: OrderDecision | None,
+    open_venue: Callable[[], AbstractContextManager[Venue]],
+) -> tuple[OrderDecision, list[GateResult]]:
+    """The partition's order decision and the gate results behind it.
+
+    ``prior`` is the newest stored order artifact of the partition that placed an order; in the
+    same mode it is returned as is, without contacting anyone.
+    """
+    if prior is not None and prior.placed and prior.order is not None and prior.mode == req.mode:
+        reused = prior.model_copy(update={
+            "reused_existing": True,
+            "reason": f"already placed ({prior.order.order_ref}); not placed again",
+        })
+        return reused, gates.clear("an order already exists for this partition; none sent")
+    blocked = _never_to_broker(req)
+    if blocked:
+        return _not_placed(req, blocked), gates.clear("nothing sent to a broker")
+    if not req.trading_enabled:
+        return _not_placed(req, "trading disabled (TRADING_ENABLED=false)"), gates.clear(
+            "trading disabled; nothing sent")
+    wants_order = req.signal.actionable and req.signal.action.value != "HOLD"
+    if req.kill_switch and wants_order:
+        reason = f"not traded: kill switch ({req.kill_switch})"
+        return _not_placed(req, reason), [
+            GateResult(name, name != gates.KILL_SWITCH,
+                       reason if name == gates.KILL_SWITCH else "not reached")
+            for name in gates.GATES
+        ]
+
+    with open_venue() as venue:
+        partition_ref = order_ref(req.symbol, req.day)
+        existing = venue.existing_order(req.symbol, req.day)
+        if existing is not None:
+            decision = OrderDecision(
+                symbol=req.symbol, as_of=req.day, placed=True, mode=req.mode, order=existing,
+                reason=f"already placed at {venue.name} ({existing.order_ref}); not placed again",
+                fills=venue.fills_for(existing.order_ref), reused_existing=True,
+            )
+            return decision, gates.clear("an order already exists for this partition; none sent")
+        if not wants_order:
+            intent = decide(req.signal, limits=req.limits, equity=0.0, position_qty=0.0)
+            reason = intent.reason if isinstance(intent, NoOrder) else "no order"
+            return _not_placed(req, reason), gates.clear("no order wanted; none sent")
+        position = venue.position(req.symbol, req.day)
+        intent = decide(
+            req.signal, limits=req.limits, equity=venue.equity(req.day), position_qty=position
+        )
+        if isinstance(intent, NoOrder):
+            if intent.gate:
+                reason = f"not traded: risk gate {intent.gate}: {intent.reason}"
+                return _not_placed(req, reason), gates.blocked_by_sizing(intent.gate, reason)
+            return _not_placed(req, intent.reason), gates.clear(f"no order: {intent.reason}")
+        results = gates.evaluate(
+            intent, limits=req.limits, position_qty=position,
+            orders_today=venue.orders_placed_on(req.day),
+        )
+        tripped = [g for g in results if not g.passed]
+        if tripped:
+            reason = "; ".join(f"risk gate {g.name}: {g.note}" for g in tripped)
+            return _not_placed(req, f"not traded: {reason}"), results
+        ref = order_ref(req.symbol, req.day, intent.side.value)
+        assert ref.startswith(partition_ref)
+        ticket, created = venue.submit(ref, req.symbol, req.day, intent, req.market.latest_close)
+        data_note = "synthetic data, simulator only" if req.market.is_synthetic else "real data"
+        decision = OrderDecision(
+            symbol=req.symbol, as_of=req.day, placed=True, mode=req.mode, order=ticket,
+            reason=(
+                f"{intent.side.value} {intent.quantity} {req.symbol} limit {intent.limit_price} "
+                f"({intent.sizing_note}; {data_note})"
+            ),
+            fills=venue.fills_for(ticket.order_ref), reused_existing=not created,
+        )
+        return decision, results

@@ -1,0 +1,103 @@
+"""The symbol x trading-day partitions every asset shares, and the symbol rules for their keys."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import dagster as dg
+
+from trading_assets.calendar import TIMEZONE, calendar_bounds, weekday_holidays
+
+DEFAULT_START_DATE = "2024-01-02"
+DEFAULT_SYMBOLS = "TSLA,NVDA"
+SYMBOL_DIMENSION = "symbol"
+DATE_DIMENSION = "date"
+
+# Tickers as brokers spell them: letters first, then letters, digits, '.', '-' (BRK.B, RDS-A).
+_SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9.\-]{0,11}$")
+
+
+class SymbolError(ValueError):
+    """A symbol that cannot be used as a ticker or as a partition key."""
+
+
+def normalize_symbol(raw: str) -> str:
+    symbol = raw.strip().upper()
+    if not symbol:
+        raise SymbolError(
+            "empty symbol: list tickers separated by commas, e.g. STOCK_SYMBOLS=TSLA,NVDA"
+        )
+    if not _SYMBOL_RE.match(symbol):
+        raise SymbolError(
+            f"{raw!r} is not a ticker symbol: use 1-12 letters, digits, '.' or '-', starting "
+            "with a letter (e.g. TSLA, BRK.B); '|', ',', brackets and spaces cannot be part of "
+            "a partition key"
+        )
+    return symbol
+
+
+def parse_symbols(raw: str) -> list[str]:
+    """Comma-separated tickers -> normalised, de-duplicated, in the given order."""
+    symbols: list[str] = []
+    for part in raw.split(","):
+        symbol = normalize_symbol(part)
+        if symbol not in symbols:
+            symbols.append(symbol)
+    return symbols
+
+
+def _trading_day_partitions(start: str) -> dg.TimeWindowPartitionsDefinition:
+    try:
+        start_day = dt.date.fromisoformat(start)
+    except ValueError as exc:
+        raise ValueError(
+            f"TRADING_START_DATE={start!r} is not a date: use YYYY-MM-DD, e.g. 2024-01-02"
+        ) from exc
+    first, last = calendar_bounds()
+    if start_day < first:
+        raise ValueError(f"TRADING_START_DATE={start} is before the calendar's first day {first}")
+    return dg.TimeWindowPartitionsDefinition(
+        cron_schedule="0 0 * * 1-5",
+        start=start_day.isoformat(),
+        fmt="%Y-%m-%d",
+        timezone=TIMEZONE,
+        # The running day is a valid key; the CLI and schedule only pick closed sessions.
+        end_offset=1,
+        exclusions=[
+            dt.datetime.combine(d, dt.time()) for d in weekday_holidays(start_day, last)
+        ],
+    )
+
+
+def _start_date() -> str:
+    # Partitions are structure, not a resource: they must be known when the code location loads.
+    return dg.EnvVar("TRADING_START_DATE").get_value() or DEFAULT_START_DATE
+
+
+trading_day = _trading_day_partitions(_start_date())
+symbols = dg.DynamicPartitionsDefinition(name=SYMBOL_DIMENSION)
+symbol_day = dg.MultiPartitionsDefinition({DATE_DIMENSION: trading_day, SYMBOL_DIMENSION: symbols})
+
+
+def partition_key_for(symbol: str, day: dt.date) -> dg.MultiPartitionKey:
+    return dg.MultiPartitionKey({DATE_DIMENSION: day.isoformat(), SYMBOL_DIMENSION: symbol})
+
+
+def symbol_and_date(key: dg.MultiPartitionKey | str) -> tuple[str, dt.date]:
+    """Split a symbol-day partition key, whatever form Dagster hands it over in."""
+    if not isinstance(key, dg.MultiPartitionKey):
+        parts = dict(zip((DATE_DIMENSION, SYMBOL_DIMENSION), str(key).split("|"), strict=True))
+    else:
+        parts = key.keys_by_dimension
+    return parts[SYMBOL_DIMENSION], dt.date.fromisoformat(parts[DATE_DIMENSION])
+
+
+def current_partition(context: dg.AssetExecutionContext) -> tuple[str, dt.date]:
+    """The (symbol, trading day) an asset is materializing, with the symbol checked."""
+    symbol, day = symbol_and_date(context.partition_key)
+    if normalize_symbol(symbol) != symbol:
+        raise SymbolError(
+            f"partition symbol {symbol!r} is not normalised: add it as {normalize_symbol(symbol)}"
+        )
+    return symbol, day

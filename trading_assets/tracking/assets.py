@@ -1,0 +1,84 @@
+"""The mlflow_run asset: a symbol-day's decision logged as one MLflow run, after the trading graph.
+
+It sits downstream of all seven assets and reads their stored artifacts itself (``deps``, not
+inputs), so MLflow being down or slow can only fail this step: the order and portfolio are already
+stored, and the step can be re-materialized alone for the partition once MLflow answers.
+"""
+
+# No `from __future__ import annotations`: Dagster must see the resource types.
+import dagster as dg
+
+from io_managers.artifact_store import ArtifactStore
+from resources.database import ArtifactDatabase
+from resources.mlflow_tracking import MlflowTracking, MlflowTrackingError
+from resources.object_store import ObjectStore
+from trading_assets.partitions import current_partition, symbol_day
+from trading_assets.tracking.record import TRACKED_ASSETS, build_run_spec, load_outcome
+
+
+# One step retry with backoff for a blip; each attempt is bounded by the resource's per-call
+# timeout, and a failed attempt's MLflow run is marked FAILED so the retry starts clean.
+@dg.asset(
+    partitions_def=symbol_day,
+    group_name="tracking",
+    kinds={"mlflow"},
+    deps=list(TRACKED_ASSETS),
+    retry_policy=dg.RetryPolicy(
+        max_retries=1, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+    ),
+    description=(
+        "The partition's decision as one MLflow run in trading_workflow_{symbol} (both charts, "
+        "signal, order, portfolio; params and metrics); its artifact rows get the run's ids."
+    ),
+)
+def mlflow_run(
+    context: dg.AssetExecutionContext,
+    mlflow: MlflowTracking,
+    artifact_db: ArtifactDatabase,
+    object_store: ObjectStore,
+) -> dg.MaterializeResult:
+    symbol, day = current_partition(context)
+    partition_key = str(context.partition_key)
+    outcome = load_outcome(ArtifactStore(artifact_db, object_store), partition_key)
+    spec = build_run_spec(
+        outcome,
+        symbol=symbol,
+        day=day,
+        partition_key=partition_key,
+        dagster_run_id=context.run.run_id,
+        job_name=context.job_name,
+    )
+    try:
+        logged = mlflow.log_run(spec)
+    except MlflowTrackingError as exc:
+        raise MlflowTrackingError(
+            f"{exc}. The partition's own artifacts are stored (rows "
+            f"{', '.join(f'#{i}' for i in outcome.artifact_ids())}); once MLflow answers, "
+            f"re-materialize only mlflow_run for partition {partition_key} (Dagster UI: "
+            "mlflow_run > Materialize selected, or `dagster asset materialize -m "
+            f"trading_assets.definitions --select mlflow_run --partition '{partition_key}'`)"
+        ) from None
+    updated = artifact_db.set_mlflow_ids(
+        outcome.artifact_ids(),
+        partition_key=partition_key,
+        run_id=logged.run_id,
+        experiment_id=logged.experiment_id,
+    )
+    context.log.info(
+        f"logged {partition_key} as MLflow run {logged.run_id} in {logged.experiment_name} at "
+        f"{mlflow.masked_uri()}"
+        + (f", replacing run {logged.replaced_run_id}" if logged.replaced_run_id else "")
+    )
+    metadata: dict[str, dg.RawMetadataValue] = {
+        "mlflow_run_id": logged.run_id,
+        "mlflow_experiment_id": logged.experiment_id,
+        "mlflow_experiment": logged.experiment_name,
+        "tracking_uri": mlflow.masked_uri(),
+        "artifact_uri": logged.artifact_uri,
+        "logged_files": dg.MetadataValue.json(list(logged.files)),
+        "artifact_rows_updated": updated,
+        "replaced_run_id": logged.replaced_run_id or "",
+    }
+    if logged.url:
+        metadata["mlflow_run_url"] = dg.MetadataValue.url(logged.url)
+    return dg.MaterializeResult(metadata=metadata)
