@@ -13,7 +13,10 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from io_managers.artifact_store import ArtifactStore
+from io_managers.resilience import WritePolicy
+from io_managers.spool import ArtifactSpool
 from io_managers.thumbnail import png_thumbnail_markdown
+from io_managers.validation import ArtifactValidationError
 from resources.database import ArtifactDatabase
 from resources.object_store import ObjectStore
 from sql.migrate import SCHEMA_ERRORS
@@ -26,6 +29,12 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
 
     database: dg.ResourceDependency[ArtifactDatabase]
     object_store: dg.ResourceDependency[ObjectStore]
+    # Where an artifact waits when a store stays down through the retries.
+    spool: dg.ResourceDependency[ArtifactSpool]
+    write_attempts: int = 4
+    retry_base_seconds: float = 0.5
+    retry_max_seconds: float = 8.0
+    write_timeout_seconds: float = 30.0
 
     # (run id, asset, partition) -> (artifact row, value) of what this run stored. With the
     # in-process executor every step of a run shares this object, so a downstream step takes
@@ -34,8 +43,18 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
         default_factory=dict
     )
 
-    def store(self) -> ArtifactStore:
-        return ArtifactStore(self.database, self.object_store)
+    def write_policy(self) -> WritePolicy:
+        return WritePolicy(
+            attempts=self.write_attempts,
+            base_delay_seconds=self.retry_base_seconds,
+            max_delay_seconds=self.retry_max_seconds,
+            timeout_seconds=self.write_timeout_seconds,
+        )
+
+    def store(self, log: dg.DagsterLogManager | None = None) -> ArtifactStore:
+        return ArtifactStore(
+            self.database, self.object_store, policy=self.write_policy(), log=log
+        )
 
     def handle_output(self, context: dg.OutputContext, obj: object) -> None:
         asset_name = context.asset_key.to_user_string()
@@ -49,8 +68,9 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
         # Rendered before storing: a PNG that PIL cannot open must fail before anything is kept.
         thumbnail = png_thumbnail_markdown(obj.png) if isinstance(obj, ChartImage) else None
         try:
-            record = self.store().write(
+            result = self.store(context.log).write_or_spool(
                 obj,
+                spool=self.spool,
                 asset_name=asset_name,
                 symbol=symbol,
                 partition_key=partition_key,
@@ -59,23 +79,29 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
                 run_id=context.run_id,
                 step_key=context.step_key,
             )
-        except SCHEMA_ERRORS as exc:
-            # A retry cannot migrate the database: fail now (not after the asset's RetryPolicy
-            # waits), with the message that names the command to run.
+        except (*SCHEMA_ERRORS, ArtifactValidationError) as exc:
+            # A retry cannot migrate the database or fix the value: fail now (not after the
+            # asset's RetryPolicy waits), with the message that names the fix.
             raise dg.Failure(description=str(exc), allow_retries=False) from exc
-        assert record.id is not None
+        record = result.record
         # Only the current run's values are kept: a new run drops the previous one's.
         self._stored_this_run = {
             k: v for k, v in self._stored_this_run.items() if k[0] == context.run_id
         }
         self._stored_this_run[(context.run_id, asset_name, partition_key)] = (record, obj)
         metadata: dict[str, dg.MetadataValue] = {
-            "artifact_id": dg.MetadataValue.int(record.id),
             "artifact_type": dg.MetadataValue.text(record.type),
             "object_uri": dg.MetadataValue.url(record.object_uri),
             "size_bytes": dg.MetadataValue.int(record.size_bytes),
             "content_hash": dg.MetadataValue.text(record.content_hash),
+            "spooled": dg.MetadataValue.bool(result.spooled is not None),
         }
+        if record.id is not None:
+            metadata["artifact_id"] = dg.MetadataValue.int(record.id)
+        if result.spooled is not None and result.spool_path is not None:
+            # Not in the stores yet: the `<asset>_stored` check fails until it is reconciled.
+            metadata["spool_entry"] = dg.MetadataValue.path(str(result.spool_path))
+            metadata["spool_reason"] = dg.MetadataValue.text(result.spooled.reason)
         if thumbnail is not None:
             metadata["thumbnail"] = dg.MetadataValue.md(thumbnail)
         # No log line: the materialization's metadata says where it went, and every log line is

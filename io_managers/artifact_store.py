@@ -7,9 +7,16 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from io_managers.errors import ArtifactNotFoundError, CorruptArtifactError
+from io_managers.resilience import Log, WritePolicy, first_line, is_transient, with_retries
 from io_managers.serializers import deserialize, serialize
+from io_managers.spool import ArtifactSpool, SpoolEntry
+from io_managers.validation import validate_artifact
 from resources.database import ArtifactDatabase, ArtifactRecord
 from resources.object_store import ObjectStore
 
@@ -29,14 +36,59 @@ def object_key(
     return f"{asset_name}/{symbol}/{day}/{run_id}-{content_hash[:12]}.{extension}"
 
 
+def write_key(run_id: str, asset_name: str, partition_key: str, content_hash: str) -> str:
+    """The row's unique key: one write of this content, by this run, for this asset-partition."""
+    return hashlib.sha256(f"{run_id}|{asset_name}|{partition_key}|{content_hash}".encode()).hexdigest()
+
+
+class StoreUnavailableError(RuntimeError):
+    """A store stayed down (or slow) through every retry; the artifact is not in the stores."""
+
+    def __init__(self, message: str, *, object_stored: bool) -> None:
+        super().__init__(message)
+        self.object_stored = object_stored
+
+
+@dataclass(frozen=True)
+class PreparedArtifact:
+    """A validated row and its payload, ready for the stores (or the spool)."""
+
+    record: ArtifactRecord
+    payload: bytes
+    object_key: str
+    content_type: str
+
+    def describe(self) -> str:
+        r = self.record
+        return f"artifact write ({r.step_name}, partition {r.partition_key}, run {r.execution_id})"
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """Where a materialization went: the stores (``record.id`` set) or the local spool."""
+
+    record: ArtifactRecord
+    spooled: SpoolEntry | None = None
+    spool_path: Path | None = None
+
+
 class ArtifactStore:
     """Every materialization becomes an object plus a row; loads read the newest row's object."""
 
-    def __init__(self, database: ArtifactDatabase, object_store: ObjectStore) -> None:
+    def __init__(
+        self,
+        database: ArtifactDatabase,
+        object_store: ObjectStore,
+        *,
+        policy: WritePolicy | None = None,
+        log: Log | None = None,
+    ) -> None:
         self.database = database
         self.object_store = object_store
+        self.policy = policy or WritePolicy()
+        self.log = log
 
-    def write(
+    def prepare(
         self,
         obj: object,
         *,
@@ -47,8 +99,8 @@ class ArtifactStore:
         job_name: str,
         run_id: str,
         step_key: str,
-    ) -> ArtifactRecord:
-        """Store ``obj`` and return its row (with id). The object is written before the row."""
+    ) -> PreparedArtifact:
+        """Serialize and validate ``obj`` as a row and a payload; nothing is written yet."""
         value_symbol = getattr(obj, "symbol", symbol)
         if value_symbol != symbol:
             raise ValueError(
@@ -61,10 +113,7 @@ class ArtifactStore:
         key = object_key(
             asset_name, symbol, partition_date, run_id, content_hash, serialized.extension
         )
-        # A database whose schema is behind refuses the write before any object is stored.
-        self.database.ensure_ready()
-        # Object first: a crash in between leaves an unreferenced object, never a dangling row.
-        uri = self.object_store.put(key, serialized.data, serialized.content_type)
+        uri = self.object_store.uri_for(key)
         row_fields = dict(serialized.row_fields)
         metadata = {
             "content_type": serialized.content_type,
@@ -92,10 +141,104 @@ class ArtifactStore:
             size_bytes=len(serialized.data),
             created_at=now,
             updated_at=now,
+            write_key=write_key(run_id, asset_name, partition_key, content_hash),
             **row_fields,
         )
-        artifact_id = self.database.insert(record)
-        return record.model_copy(update={"id": artifact_id})
+        validate_artifact(record, serialized.data)
+        return PreparedArtifact(record, serialized.data, key, serialized.content_type)
+
+    def write(self, obj: object, **context: Any) -> ArtifactRecord:
+        """Store ``obj`` and return its row (with id); StoreUnavailableError if a store is down."""
+        return self.store(self.prepare(obj, **context))
+
+    def write_or_spool(
+        self, obj: object, *, spool: ArtifactSpool | None, **context: Any
+    ) -> WriteResult:
+        """Store ``obj``; if a store stays down through the retries, keep it in ``spool``.
+
+        Without a spool the StoreUnavailableError propagates: the step fails, nothing is kept.
+        """
+        prepared = self.prepare(obj, **context)
+        try:
+            return WriteResult(self.store(prepared))
+        except StoreUnavailableError as exc:
+            if spool is None:
+                raise
+            entry = SpoolEntry(
+                record=prepared.record,
+                object_key=prepared.object_key,
+                content_type=prepared.content_type,
+                reason=str(exc),
+                object_stored=exc.object_stored,
+                spooled_at=dt.datetime.now(dt.UTC),
+            )
+            path = spool.put(entry, prepared.payload)
+            if self.log is not None:
+                self.log.warning(
+                    f"{prepared.describe()} went to {spool.describe()} ({path.name}): {exc}. "
+                    "Run `trading-signals reconcile` once the stores are back"
+                )
+            return WriteResult(prepared.record, spooled=entry, spool_path=path)
+
+    def store(self, prepared: PreparedArtifact) -> ArtifactRecord:
+        """Put the object, then insert the row (each retried); returns the row with its id."""
+        return self.store_once(prepared)[0]
+
+    def store_once(self, prepared: PreparedArtifact) -> tuple[ArtifactRecord, bool]:
+        """(the row with its id, whether this call inserted it).
+
+        The object goes first, so there is never a row without its object. The row is inserted
+        once whatever happens (its write key is unique), so this is safe to repeat.
+        """
+        what = prepared.describe()
+        # A database whose schema is behind refuses the write before any object is stored.
+        database_error = self._attempt(self.database.ensure_ready, what, self._database_target())
+        try:
+            uri = with_retries(
+                lambda: self.object_store.put(
+                    prepared.object_key, prepared.payload, prepared.content_type
+                ),
+                what=what, where=self.object_store.describe(), policy=self.policy, log=self.log,
+            )
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            down = [f"object store {self.object_store.describe()}: {first_line(exc)}"]
+            if database_error is not None:
+                down.append(f"database {self._database_target()}: {first_line(database_error)}")
+            raise StoreUnavailableError(_down_message(down), object_stored=False) from exc
+        record = prepared.record
+        if uri != record.object_uri:
+            record = record.model_copy(
+                update={"object_uri": uri, "image_path": uri if record.type == "chart" else None}
+            )
+        if database_error is not None:
+            down = [f"database {self._database_target()}: {first_line(database_error)}"]
+            raise StoreUnavailableError(_down_message(down), object_stored=True) from database_error
+        try:
+            artifact_id, created = with_retries(
+                lambda: self.database.insert_once(record),
+                what=what, where=self._database_target(), policy=self.policy, log=self.log,
+            )
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            down = [f"database {self._database_target()}: {first_line(exc)}"]
+            raise StoreUnavailableError(_down_message(down), object_stored=True) from exc
+        return record.model_copy(update={"id": artifact_id}), created
+
+    def _database_target(self) -> str:
+        return f"artifacts table at {self.database.masked_url()}"
+
+    def _attempt(self, fn: Callable[[], None], what: str, where: str) -> Exception | None:
+        """None if ``fn`` succeeded within the retries; the transient error if it never did."""
+        try:
+            with_retries(fn, what=what, where=where, policy=self.policy, log=self.log)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            return exc
+        return None
 
     def latest_record(self, asset_name: str, partition_key: str) -> ArtifactRecord:
         record = self.database.latest(asset_name, partition_key)
@@ -129,3 +272,8 @@ class ArtifactStore:
                 f"{record.size_bytes} bytes)",
             )
         return data
+
+
+
+def _down_message(down: list[str]) -> str:
+    return "the artifact could not be stored after retries: " + "; ".join(down)

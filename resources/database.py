@@ -9,6 +9,7 @@ from typing import Any, Literal
 import dagster as dg
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, PrivateAttr, field_validator
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from sql.engine import create_database_engine, is_sqlite, mask_database_url
@@ -53,6 +54,8 @@ class ArtifactRecord(BaseModel):
     size_bytes: int
     created_at: dt.datetime
     updated_at: dt.datetime
+    # Unique: sha256 of (run, asset, partition, content), so a retried write inserts once.
+    write_key: str | None = None
 
     @field_validator("created_at", "updated_at")
     @classmethod
@@ -115,16 +118,61 @@ class ArtifactDatabase(dg.ConfigurableResource):
         return self._engine
 
     def insert(self, record: ArtifactRecord) -> int:
-        """Insert ``record`` (its ``id`` is ignored) and return the new row's id."""
+        """Insert ``record`` (its ``id`` is ignored) and return the row's id."""
+        return self.insert_once(record)[0]
+
+    def insert_once(self, record: ArtifactRecord) -> tuple[int, bool]:
+        """(row id, whether this call created it).
+
+        A record with a ``write_key`` that is already in the table is not inserted again: the
+        existing row's id comes back with False. This is what makes a retried write (whose first
+        attempt timed out but committed) and a replay of the spool insert each artifact once.
+        """
         values = record.model_dump(exclude={"id"})
-        with self._ready_engine().begin() as connection:
-            result = connection.execute(sa.insert(artifacts).values(**values))
-            (artifact_id,) = result.inserted_primary_key or (None,)
+        engine = self._ready_engine()
+        with engine.begin() as connection:
+            if record.write_key is None:
+                result = connection.execute(sa.insert(artifacts).values(**values))
+                (artifact_id,) = result.inserted_primary_key or (None,)
+                created = True
+            else:
+                insert = _dialect_insert(engine.dialect.name)(artifacts).values(**values)
+                statement = insert.on_conflict_do_nothing(index_elements=["write_key"]).returning(
+                    artifacts.c.id
+                )
+                artifact_id = connection.execute(statement).scalar()
+                created = artifact_id is not None
+                if artifact_id is None:
+                    artifact_id = connection.execute(
+                        sa.select(artifacts.c.id).where(artifacts.c.write_key == record.write_key)
+                    ).scalar()
         if artifact_id is None:
             raise RuntimeError(
                 f"{self.masked_url()} did not return an id for the artifact row {record.name}"
             )
-        return int(artifact_id)
+        return int(artifact_id), created
+
+    def by_write_key(self, write_key: str) -> ArtifactRecord | None:
+        rows = self._fetch(sa.select(artifacts).where(artifacts.c.write_key == write_key))
+        return rows[0] if rows else None
+
+    def ping(self) -> None:
+        """Raise unless the database answers (a cheap round trip, no schema check)."""
+        with self._ready_engine().connect() as connection:
+            connection.execute(sa.select(1))
+
+    def between(
+        self, start: dt.date, end: dt.date, *, symbols: Sequence[str] | None = None
+    ) -> list[ArtifactRecord]:
+        """Every row whose partition day is in [start, end] (all symbols unless given)."""
+        statement = (
+            sa.select(artifacts)
+            .where(artifacts.c.partition_date >= start, artifacts.c.partition_date <= end)
+            .order_by(artifacts.c.id)
+        )
+        if symbols:
+            statement = statement.where(artifacts.c.symbol.in_(list(symbols)))
+        return self._fetch(statement)
 
     def set_mlflow_ids(
         self, artifact_ids: Sequence[int], *, partition_key: str, run_id: str, experiment_id: str
@@ -188,3 +236,8 @@ class ArtifactDatabase(dg.ConfigurableResource):
         with self._ready_engine().connect() as connection:
             rows = connection.execute(statement).mappings().all()
         return [ArtifactRecord.model_validate(dict(row)) for row in rows]
+
+
+def _dialect_insert(dialect: str) -> Any:
+    """The INSERT that knows ON CONFLICT DO NOTHING for this database."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert

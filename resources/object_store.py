@@ -60,6 +60,18 @@ class ObjectStore(dg.ConfigurableResource):
     def exists(self, uri: str) -> bool: ...
 
     @abstractmethod
+    def uri_for(self, key: str) -> str:
+        """The URI ``put(key, ...)`` returns, known before (or without) writing."""
+
+    @abstractmethod
+    def list_objects(self, prefix: str) -> dict[str, int]:
+        """URI -> size in bytes of every object whose key starts with ``prefix``."""
+
+    @abstractmethod
+    def ping(self) -> None:
+        """Raise ObjectStoreError unless the store can be written to right now."""
+
+    @abstractmethod
     def describe(self) -> str:
         """Where objects go, for people: e.g. 'local folder /srv/data/objects'."""
 
@@ -74,6 +86,33 @@ class LocalObjectStore(ObjectStore):
 
     def describe(self) -> str:
         return f"local folder {self._root()}"
+
+    def uri_for(self, key: str) -> str:
+        return (self._root() / check_object_key(key)).as_uri()
+
+    def list_objects(self, prefix: str) -> dict[str, int]:
+        root = self._root()
+        base = root / prefix.rstrip("/") if prefix else root
+        if not base.is_dir():
+            return {}
+        return {
+            path.as_uri(): path.stat().st_size
+            for path in base.rglob("*")
+            # Dot-files are half-written temporaries (see put), never objects.
+            if path.is_file() and not path.name.startswith(".")
+        }
+
+    def ping(self) -> None:
+        root = self._root()
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=root):
+                pass
+        except OSError as exc:
+            raise ObjectStoreError(
+                f"cannot write to {self.describe()} ({type(exc).__name__}: {exc}): check that "
+                "the data folder exists, is mounted and writable"
+            ) from exc
 
     def put(self, key: str, data: bytes, content_type: str) -> str:
         path = self._root() / check_object_key(key)

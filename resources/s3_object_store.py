@@ -192,6 +192,27 @@ class S3ObjectStore(ObjectStore):
         prefix = self.prefix.strip("/")
         return f"{prefix}/{key}" if prefix else key
 
+    def uri_for(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self._key(key)}"
+
+    def list_objects(self, prefix: str) -> dict[str, int]:
+        full_prefix = self._key(prefix.rstrip("/")) + "/" if prefix else self.prefix.strip("/")
+        found: dict[str, int] = {}
+
+        def page_through() -> None:
+            paginator = self.client().get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=full_prefix):
+                for item in page.get("Contents", []):
+                    found[f"s3://{self.bucket}/{item['Key']}"] = int(item["Size"])
+
+        self._call(f"list s3://{self.bucket}/{full_prefix}", page_through)
+        return found
+
+    def ping(self) -> None:
+        # A fresh check every time (not the cached one): the sensor asks whether it is back.
+        self._bucket_ready = False
+        self.ensure_bucket()
+
     def put(self, key: str, data: bytes, content_type: str) -> str:
         full_key = self._key(key)
         self.ensure_bucket()

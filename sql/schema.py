@@ -56,6 +56,8 @@ artifacts = sa.Table(
     sa.Column("size_bytes", sa.BigInteger, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # sha256 of (run, asset, partition, content): a retried or replayed write inserts once.
+    sa.Column("write_key", sa.String(64)),
     sa.CheckConstraint(_TYPE_CHECK, name="ck_artifacts_type"),
     sa.Index("ix_artifacts_workflow_id", "workflow_id"),
     sa.Index("ix_artifacts_execution_id", "execution_id"),
@@ -68,4 +70,5 @@ artifacts = sa.Table(
     sa.Index("ix_artifacts_symbol_partition_date", "symbol", "partition_date"),
     # Serves "latest artifact of this asset and partition" (ORDER BY id DESC LIMIT 1).
     sa.Index("ix_artifacts_step_name_partition_key_id", "step_name", "partition_key", "id"),
+    sa.Index("ux_artifacts_write_key", "write_key", unique=True),
 )

@@ -15,6 +15,8 @@ import dagster as dg
 
 from io_managers.artifact_store import ArtifactStore
 from io_managers.errors import CorruptArtifactError
+from io_managers.resilience import first_line, is_transient
+from io_managers.spool import ArtifactSpool
 from resources.database import ArtifactDatabase
 from resources.object_store import ObjectStore
 from resources.trading_policy import TradingPolicy
@@ -59,23 +61,39 @@ def _result(
     )
 
 
-def stored_artifact_problems(store: ArtifactStore, asset: str, partition_key: str) -> list[str]:
+def stored_artifact_problems(
+    store: ArtifactStore, asset: str, partition_key: str, spool: ArtifactSpool | None = None
+) -> list[str]:
     """Why the newest artifact of ``asset`` for the partition is not intact (empty: it is)."""
-    record = store.database.latest(asset, partition_key)
-    if record is None:
-        return [f"no artifact row for {asset} {partition_key}"]
+    waiting = [e for e in spool.pending_for(partition_key) if e.record.step_name == asset] if (
+        spool is not None
+    ) else []
+    if waiting:
+        # Newer than anything in the stores: the stores do not hold this materialization yet.
+        return [
+            f"{asset} {partition_key} is only in the local spool ({len(waiting)} entry, "
+            f"{waiting[-1].reason}); run `trading-signals reconcile` once the stores are back"
+        ]
     try:
+        record = store.database.latest(asset, partition_key)
+        if record is None:
+            return [f"no artifact row for {asset} {partition_key}"]
         store.read_payload(record)
     except CorruptArtifactError as exc:
         return [str(exc)]
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        # A store that is down is exactly what this check reports: a failed check, with why.
+        return [f"cannot read {asset} {partition_key} back: {type(exc).__name__}: {first_line(exc)}"]
     return []
 
 
 def _load_checked(
-    store: ArtifactStore, asset: str, partition_key: str
+    store: ArtifactStore, asset: str, partition_key: str, spool: ArtifactSpool
 ) -> tuple[object | None, list[str]]:
     """(the stored value, []) when its row and object are intact, else (None, the problems)."""
-    problems = stored_artifact_problems(store, asset, partition_key)
+    problems = stored_artifact_problems(store, asset, partition_key, spool)
     if problems:
         return None, problems
     return store.load_latest(asset, partition_key), []
@@ -90,9 +108,11 @@ class _Stage:
         context: dg.AssetCheckExecutionContext,
         artifact_db: ArtifactDatabase,
         object_store: ObjectStore,
+        spool: ArtifactSpool,
     ) -> None:
         self.context = context
         self.store = ArtifactStore(artifact_db, object_store)
+        self.spool = spool
         self.partition_key = str(context.partition_key)
         self.selected = {
             (key.asset_key.to_user_string(), key.name) for key in context.selected_asset_check_keys
@@ -100,7 +120,7 @@ class _Stage:
 
     def read(self, asset: str) -> Generator[dg.AssetCheckResult, None, object | None]:
         """Yields the ``<asset>_stored`` result; returns the value (None if unreadable)."""
-        value, problems = _load_checked(self.store, asset, self.partition_key)
+        value, problems = _load_checked(self.store, asset, self.partition_key, self.spool)
         if (asset, f"{asset}_stored") in self.selected:
             yield _result(
                 f"{asset}_stored",
@@ -122,7 +142,10 @@ class _Stage:
         if (asset, name) not in self.selected:
             return
         if value is None:
-            problems = [f"cannot check {asset}: its stored artifact is missing or damaged"]
+            problems = [
+                f"cannot check {asset}: its artifact is not intact in the stores (see "
+                f"{asset}_stored); nothing downstream of a blocking check runs on it"
+            ]
             yield _result(name, asset, problems, passed_note="", severity=severity)
             return
         yield _result(name, asset, rule(), passed_note=passed_note(), severity=severity)
@@ -161,8 +184,9 @@ def market_data_checks(
     context: dg.AssetCheckExecutionContext,
     artifact_db: ArtifactDatabase,
     object_store: ObjectStore,
+    spool: ArtifactSpool,
 ) -> Iterator[dg.AssetCheckResult]:
-    stage = _Stage(context, artifact_db, object_store)
+    stage = _Stage(context, artifact_db, object_store, spool)
     _, day = symbol_and_date(context.partition_key)
     asset = "market_data"
     data = yield from stage.read(asset)
@@ -212,8 +236,9 @@ def chart_checks(
     context: dg.AssetCheckExecutionContext,
     artifact_db: ArtifactDatabase,
     object_store: ObjectStore,
+    spool: ArtifactSpool,
 ) -> Iterator[dg.AssetCheckResult]:
-    stage = _Stage(context, artifact_db, object_store)
+    stage = _Stage(context, artifact_db, object_store, spool)
     for asset in ("daily_chart", "weekly_chart"):
         if not stage.wants(asset):
             continue
@@ -247,8 +272,9 @@ def signal_checks(
     policy: TradingPolicy,
     artifact_db: ArtifactDatabase,
     object_store: ObjectStore,
+    spool: ArtifactSpool,
 ) -> Iterator[dg.AssetCheckResult]:
-    stage = _Stage(context, artifact_db, object_store)
+    stage = _Stage(context, artifact_db, object_store, spool)
     if stage.wants("llm_analysis"):
         yield from stage.read("llm_analysis")
     if stage.wants("trading_signal"):
@@ -272,8 +298,9 @@ def execution_stored_checks(
     context: dg.AssetCheckExecutionContext,
     artifact_db: ArtifactDatabase,
     object_store: ObjectStore,
+    spool: ArtifactSpool,
 ) -> Iterator[dg.AssetCheckResult]:
-    stage = _Stage(context, artifact_db, object_store)
+    stage = _Stage(context, artifact_db, object_store, spool)
     for asset in ("order", "portfolio"):
         if stage.wants(asset):
             yield from stage.read(asset)

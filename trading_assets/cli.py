@@ -14,10 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from sqlalchemy import exc as sa_exc
 
+from io_managers.artifact_store import StoreUnavailableError
+from io_managers.spool import SpoolError
 from resources.broker import BrokerConfigError
 from resources.environment import SettingError, data_dir, resources_from_environment
 from resources.llm import LlmConfigError
+from resources.object_store import ObjectStoreError
 from trading_assets.calendar import check_closed_session, latest_completed_session
 from trading_assets.errors import root_cause_message
 from trading_assets.market_data.folder_source import MarketDataError
@@ -287,6 +291,7 @@ def effective_config() -> dict[str, str]:
     return {
         "database": _resolved(io_manager.database).masked_url(),
         "object store": _resolved(io_manager.object_store).describe(),
+        "spool": _resolved(resources["spool"]).describe(),
         "market data": _resolved(resources["market_source"]).describe(),
         "llm": _resolved(resources["llm"]).describe(),
         "broker": _resolved(resources["broker"]).describe(),
@@ -325,6 +330,60 @@ def cmd_db(args: argparse.Namespace) -> int:
         ) from exc
     print(f"{db.masked_url()}: schema {before or 'empty'} -> {after}")
     return 0
+
+
+def _storage() -> tuple[Any, Any]:
+    """(ArtifactStore, ArtifactSpool) as configured, for the storage commands."""
+    from io_managers.artifact_store import ArtifactStore
+
+    resources = resources_from_environment()
+    io_manager = resources["io_manager"]
+    store = ArtifactStore(
+        _resolved(io_manager.database),
+        _resolved(io_manager.object_store),
+        policy=io_manager.write_policy(),
+        log=_StderrLog(),
+    )
+    return store, _resolved(resources["spool"])
+
+
+class _StderrLog:
+    def warning(self, msg: str) -> None:
+        print(f"warning: {msg}", file=sys.stderr, flush=True)
+
+
+def cmd_reconcile(_: argparse.Namespace) -> int:
+    from io_managers.reconcile import reconcile
+
+    store, spool = _storage()
+    print(f"replaying {spool.describe()} into {store.database.masked_url()} and "
+          f"{store.object_store.describe()}")
+    report = reconcile(store, spool)
+    for line in report.lines():
+        print(line)
+    return 0 if report.complete else 1
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from io_managers.reconcile import verify
+
+    start, end = _iso_day(args.start, "--start"), _iso_day(args.end, "--end")
+    if start > end:
+        raise UsageError(f"--start {start} is after --end {end}")
+    symbols = _symbols(args.symbols) if args.symbols else None
+    store, spool = _storage()
+    report = verify(store, spool, start, end, symbols=symbols, deep=args.deep)
+    print(f"{store.database.masked_url()} and {store.object_store.describe()}")
+    for line in report.lines():
+        print(line)
+    return 0 if report.consistent else 1
+
+
+def _iso_day(raw: str, flag: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError as exc:
+        raise UsageError(f"{flag} {raw!r} is not a date: use YYYY-MM-DD") from exc
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -366,6 +425,18 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="artifact database schema")
     db.add_argument("db_action", choices=["upgrade"])
     db.set_defaults(func=cmd_db)
+
+    rec = sub.add_parser(
+        "reconcile", help="move artifacts waiting in the local spool into the stores (once each)"
+    )
+    rec.set_defaults(func=cmd_reconcile)
+
+    ver = sub.add_parser("verify", help="check that rows and objects agree over a date range")
+    ver.add_argument("--start", required=True, help="first partition day YYYY-MM-DD")
+    ver.add_argument("--end", required=True, help="last partition day YYYY-MM-DD")
+    ver.add_argument("--symbols", help="comma-separated tickers (default: all)")
+    ver.add_argument("--deep", action="store_true", help="also re-hash every object")
+    ver.set_defaults(func=cmd_verify)
     return parser
 
 
@@ -377,6 +448,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, SettingError, LlmConfigError, BrokerConfigError, MarketDataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except (ObjectStoreError, SpoolError, StoreUnavailableError, sa_exc.OperationalError) as exc:
+        # A store is down: say which and why in one line (never the URL: it may hold a password).
+        detail = exc.orig if isinstance(exc, sa_exc.OperationalError) and exc.orig else exc
+        text = str(detail).strip().splitlines()[0] if str(detail).strip() else type(exc).__name__
+        print(f"error: a store is unavailable: {type(exc).__name__}: {text}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

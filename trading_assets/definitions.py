@@ -12,10 +12,14 @@ from trading_assets.analysis.assets import llm_analysis, trading_signal
 from trading_assets.charts.assets import daily_chart, weekly_chart
 from trading_assets.checks import ASSET_CHECKS
 from trading_assets.execution.assets import order, portfolio
-from trading_assets.jobs import trading_signals_job
+from trading_assets.jobs import reconcile_spool_job, trading_signals_job
 from trading_assets.market_data.assets import market_data
 from trading_assets.schedules import build_trading_day_schedule
-from trading_assets.sensors import run_failure_alert_sensor, watchlist_sensor
+from trading_assets.sensors import (
+    run_failure_alert_sensor,
+    spool_reconcile_sensor,
+    watchlist_sensor,
+)
 from trading_assets.tracking.assets import mlflow_run
 
 ASSETS = [market_data, daily_chart, weekly_chart, llm_analysis, trading_signal, order, portfolio]
@@ -27,9 +31,9 @@ def build_definitions(resources: Mapping[str, Any], cron: str = "0 9 * * 1-5") -
     return dg.Definitions(
         assets=[*ASSETS, *TRACKING_ASSETS],
         asset_checks=ASSET_CHECKS,
-        jobs=[trading_signals_job],
+        jobs=[trading_signals_job, reconcile_spool_job],
         schedules=[build_trading_day_schedule(cron)],
-        sensors=[watchlist_sensor, run_failure_alert_sensor],
+        sensors=[watchlist_sensor, run_failure_alert_sensor, spool_reconcile_sensor],
         resources=dict(resources),
         # One partition is seven quick steps: a process per step would cost more than the work.
         executor=dg.in_process_executor,

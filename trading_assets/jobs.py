@@ -1,8 +1,12 @@
-"""Jobs: the whole graph for one symbol-day partition."""
-
-from __future__ import annotations
+"""Jobs: the whole graph for one symbol-day partition; the spool's replay into the stores."""
 
 import dagster as dg
+
+from io_managers.artifact_store import ArtifactStore
+from io_managers.reconcile import reconcile
+from io_managers.spool import ArtifactSpool
+from resources.database import ArtifactDatabase
+from resources.object_store import ObjectStore
 
 trading_signals_job = dg.define_asset_job(
     "trading_signals_job",
@@ -11,3 +15,45 @@ trading_signals_job = dg.define_asset_job(
     # Enforced by run monitoring (dagster.yaml): a hung broker or LLM cannot hold a run forever.
     tags={"dagster/max_runtime": 1800},
 )
+
+
+@dg.op(
+    description="Moves artifacts waiting in the local spool into the database and object store.",
+    # Back-to-back outages: a store that is still flaky gets two more tries, a minute apart.
+    retry_policy=dg.RetryPolicy(
+        max_retries=2, delay=60, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+    ),
+)
+def reconcile_spool(
+    context: dg.OpExecutionContext,
+    artifact_db: ArtifactDatabase,
+    object_store: ObjectStore,
+    spool: ArtifactSpool,
+) -> None:
+    store = ArtifactStore(artifact_db, object_store, log=context.log)
+    report = reconcile(store, spool)
+    text = "\n".join(report.lines())
+    context.log.info(text)
+    context.add_output_metadata(
+        {
+            "moved": len(report.moved),
+            "already_stored": len(report.already_stored),
+            "damaged": len(report.damaged),
+            "remaining": report.remaining,
+            "report": dg.MetadataValue.md(f"```text\n{text}\n```"),
+        }
+    )
+    if not report.complete:
+        raise dg.Failure(
+            description=f"the spool is not empty after reconciling: {report.lines()[-1]}"
+            + (f"; {report.stopped_by}" if report.stopped_by else ""),
+            metadata={"remaining": report.remaining, "damaged": len(report.damaged)},
+        )
+
+
+@dg.job(
+    description="Replays the local spool into the stores, exactly once per artifact.",
+    tags={"dagster/max_runtime": 1800},
+)
+def reconcile_spool_job() -> None:
+    reconcile_spool()

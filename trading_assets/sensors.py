@@ -1,10 +1,16 @@
-"""Sensors: keep the symbol partitions in step with the watchlist; alert on failed runs."""
+"""Sensors: keep the symbol partitions in step with the watchlist; alert on failed runs;
+replay the local spool once the stores are back."""
 
 import dagster as dg
 
+from io_managers.resilience import first_line, is_transient
+from io_managers.spool import ArtifactSpool
+from resources.database import ArtifactDatabase
+from resources.object_store import ObjectStore
 from resources.notifier import WebhookNotifier
 from resources.watchlist import WatchlistResource
 from trading_assets.errors import root_cause_message
+from trading_assets.jobs import reconcile_spool_job
 from trading_assets.partitions import SYMBOL_DIMENSION, symbols
 
 
@@ -67,3 +73,55 @@ def run_failure_alert_sensor(
         context.failure_event.message,
     )
     notifier.notify(message, context.log)
+
+
+@dg.sensor(
+    name="spool_reconcile_sensor",
+    job=reconcile_spool_job,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="When artifacts wait in the local spool and both stores answer, replays them.",
+)
+def spool_reconcile_sensor(
+    context: dg.SensorEvaluationContext,
+    spool: ArtifactSpool,
+    artifact_db: ArtifactDatabase,
+    object_store: ObjectStore,
+) -> dg.RunRequest | dg.SkipReason:
+    waiting = spool.count()
+    if waiting == 0:
+        return dg.SkipReason("the spool is empty")
+    active = context.instance.get_runs(
+        dg.RunsFilter(job_name=reconcile_spool_job.name, statuses=IN_FLIGHT), limit=1
+    )
+    if active:
+        return dg.SkipReason(f"{waiting} spooled; reconcile run {active[0].run_id} in flight")
+    down = stores_down(artifact_db, object_store)
+    if down:
+        return dg.SkipReason(f"{waiting} spooled; waiting for {down}")
+    context.log.info(f"{waiting} artifacts in {spool.describe()} and both stores answer")
+    return dg.RunRequest(tags={"trading-signals/spooled": str(waiting)})
+
+
+IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
+def stores_down(artifact_db: ArtifactDatabase, object_store: ObjectStore) -> str | None:
+    """Which store does not answer right now (None: both do)."""
+    checks = (
+        (f"database {artifact_db.masked_url()}", artifact_db.ping),
+        (f"object store {object_store.describe()}", object_store.ping),
+    )
+    for name, ping in checks:
+        try:
+            ping()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            return f"{name} ({type(exc).__name__}: {first_line(exc)})"
+    return None

@@ -36,6 +36,7 @@ INDEXES = {
     "ix_artifacts_created_at": ["created_at"],
     "ix_artifacts_symbol_partition_date": ["symbol", "partition_date"],
     "ix_artifacts_step_name_partition_key_id": ["step_name", "partition_key", "id"],
+    "ux_artifacts_write_key": ["write_key"],
 }
 
 

@@ -8,6 +8,7 @@ import dagster as dg
 from pydantic import Field
 
 from io_managers.artifact_store import ArtifactStore
+from io_managers.spool import ArtifactSpool
 from resources.database import ArtifactDatabase
 from resources.llm import AnalysisFailedError, LlmResource
 from resources.object_store import ObjectStore
@@ -47,6 +48,7 @@ def llm_analysis(
     llm: LlmResource,
     artifact_db: ArtifactDatabase,
     object_store: ObjectStore,
+    spool: ArtifactSpool,
     market_data: MarketData,
     daily_chart: ChartImage,
     weekly_chart: ChartImage,
@@ -60,7 +62,7 @@ def llm_analysis(
         provider=config.provider,
         model=config.model,
     )
-    store = ArtifactStore(artifact_db, object_store)
+    store = ArtifactStore(artifact_db, object_store, log=context.log)
     analysis = None
     if request.provider != "offline" and not config.fresh:
         analysis = find_cached(store, request)
@@ -69,8 +71,9 @@ def llm_analysis(
             analysis = llm.analyse(request, log=context.log)
         except AnalysisFailedError as exc:
             # Nothing is lost: the raw responses become an artifact row before the step fails.
-            record = store.write(
+            stored = store.write_or_spool(
                 exc.analysis,
+                spool=spool,
                 asset_name="llm_analysis",
                 symbol=symbol,
                 partition_key=str(context.partition_key),
@@ -79,9 +82,16 @@ def llm_analysis(
                 run_id=context.run.run_id,
                 step_key=context.get_step_execution_context().step.key,
             )
+            record = stored.record
+            where = (
+                f"kept in the local spool at {stored.spool_path} until `trading-signals "
+                "reconcile` moves it to the stores (a store is down)"
+                if stored.spooled is not None
+                else f"stored as artifact #{record.id} ({record.object_uri}): "
+                f"`trading-signals artifacts show {record.id} --payload`"
+            )
             raise AnalysisFailedError(
-                f"{exc}. Every raw response is stored as artifact #{record.id} "
-                f"({record.object_uri}): `trading-signals artifacts show {record.id} --payload`",
+                f"{exc}. Every raw response is {where}",
                 exc.analysis,
             ) from None  # the same failure, now with where its responses are: read this one
     context.add_output_metadata(analysis_metadata(analysis))
