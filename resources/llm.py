@@ -216,9 +216,10 @@ class LlmResource(dg.ConfigurableResource):
         """The request to send; fails here, before any work, if a key, URL or price is missing."""
         chosen = self.provider_name(provider)
         model_name = self.model_name(chosen, model)
+        endpoint = ""
         if chosen != "offline":
             self.api_key(chosen)
-            self.base_url(chosen)
+            endpoint = shown_url(self.base_url(chosen))
             self.price(chosen, model_name)
         return build_request(
             symbol=symbol,
@@ -227,6 +228,7 @@ class LlmResource(dg.ConfigurableResource):
             model=model_name,
             indicators=indicators,
             charts=charts,
+            endpoint=endpoint,
         )
 
     def analyse(self, request: AnalysisRequest, log: Log | None = None) -> LlmAnalysis:

@@ -62,6 +62,13 @@ class FaultProxy:
             for state in self._open_budgets:
                 state["budget"] = after_bytes
 
+    def _disarm(self) -> None:
+        with self._lock:
+            self.cuts += 1
+            self._cut_after = None
+            for state in self._open_budgets:
+                state["budget"] = None
+
     def close(self) -> None:
         self._closed = True
         self._stop_listening()
@@ -109,8 +116,7 @@ class FaultProxy:
             server.settimeout(None)
             with self._lock:
                 self._connections |= {client, server}
-                budget = self._cut_after
-                self._cut_after = None
+                budget = self._cut_after  # armed until a connection is cut
             state: dict[str, int | None] = {"budget": budget}
             with self._lock:
                 self._open_budgets.append(state)
@@ -133,7 +139,7 @@ class FaultProxy:
                 if state is not None and budget is not None:
                     if len(data) > budget:
                         target.sendall(data[:budget])
-                        self.cuts += 1
+                        self._disarm()
                         break
                     state["budget"] = budget - len(data)
                 target.sendall(data)

@@ -67,6 +67,8 @@ def test_show_an_llm_artifact_prints_prompt_and_response(
         (["run", "--date", "2025-07-05"], "Saturday"),
         (["run", "--date", "2099-01-02"], "in the future"),
         (["run", "--date", "yesterday"], "not a date"),
+        (["run", "--date", "2023-06-01"], "before the first date partition 2024-01-02"),
+        (["verify", "--start", "2025-06-03", "--end", "2025-06-02"], "is after --end"),
         (["artifacts", "show", "999"], "no artifact #999"),
     ],
 )
@@ -151,6 +153,7 @@ def test_backfill_runs_every_partition_with_progress_and_tags(
         (["backfill", "--start", "2025-05-01", "--end", "2099-05-01"], "has not closed yet"),
         (["backfill", "--start", "2025-07-04", "--end", "2025-07-04"], "no NYSE trading day"),
         (["backfill", "--start", "May 1", "--end", "2025-07-04"], "--start 'May 1' is not a date"),
+        (["backfill", "--start", "2023-12-01", "--end", "2024-01-05"], "before the first date"),
     ],
 )
 def test_backfill_bad_input(

@@ -80,6 +80,12 @@ symbols = dg.DynamicPartitionsDefinition(name=SYMBOL_DIMENSION)
 symbol_day = dg.MultiPartitionsDefinition({DATE_DIMENSION: trading_day, SYMBOL_DIMENSION: symbols})
 
 
+def first_partition_day() -> dt.date:
+    """The first day of the `date` dimension (TRADING_START_DATE, when the code loaded)."""
+    start = trading_day.start
+    return start.date() if isinstance(start, dt.datetime) else dt.date.fromisoformat(str(start))
+
+
 def partition_key_for(symbol: str, day: dt.date) -> dg.MultiPartitionKey:
     return dg.MultiPartitionKey({DATE_DIMENSION: day.isoformat(), SYMBOL_DIMENSION: symbol})
 

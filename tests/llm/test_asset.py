@@ -241,6 +241,9 @@ def test_a_refusal_fails_the_step_and_keeps_the_raw_response(
     assert "refused to answer" in message and "trading-signals artifacts show" in message
     store = _store(env)
     (row,) = store.database.query(type="llm")
+    assert row.step_name == "llm_analysis_failed"
+    # Never loaded as the partition's analysis by a downstream re-run or MLflow.
+    assert store.database.latest("llm_analysis", row.partition_key or "") is None
     failed = store.load(row)
     assert isinstance(failed, LlmAnalysis) and failed.error and "refused" in failed.error
     assert "I can't help with trading decisions." in failed.attempts[0].raw

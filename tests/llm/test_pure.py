@@ -43,7 +43,7 @@ def test_the_strict_schema_is_closed_inlined_and_all_required() -> None:
     assert {"type": "null"} in schema["properties"]["stop_loss"]["anyOf"]
 
 
-def test_the_cache_key_changes_with_model_prompt_and_images() -> None:
+def test_the_cache_key_changes_with_model_prompt_images_and_server() -> None:
     charts = {"daily": b"png-1", "weekly": b"png-2"}
 
     def key(**change: object) -> str:
@@ -55,7 +55,8 @@ def test_the_cache_key_changes_with_model_prompt_and_images() -> None:
 
     assert key() == key()
     assert len({key(), key(model="gpt-4.1"), key(indicators={"close": 101.0}),
-                key(charts={**charts, "weekly": b"png-3"}), key(provider="anthropic")}) == 5
+                key(charts={**charts, "weekly": b"png-3"}), key(provider="anthropic"),
+                key(endpoint="http://localhost:11434/v1")}) == 6
 
 
 def test_a_run_override_of_provider_uses_that_providers_default_model_and_url() -> None:

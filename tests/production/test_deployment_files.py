@@ -5,20 +5,36 @@ Cheap: parses files, starts nothing (no Docker engine needed).
 
 from __future__ import annotations
 
+import ast
 import re
 import tomllib
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
 import yaml
+from dagster._core.instance.config import dagster_instance_config
 
+from resources.environment import resources_from_environment
 from trading_assets.definitions import ASSETS
 
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
 ROOT = DOCKER.parent
 _VARIABLE = re.compile(r"\$\{(\w+)(?::?([-?])([^}]*))?\}")
 DAGSTER_SERVICES = ("code", "webserver", "daemon", "dagster-init")
+# The containers that hold run state: runs execute in `code`, the others share its files.
+RUN_STATE_SERVICES = ("code", "daemon", "webserver")
+# What the pipeline reads that the compose file sets to the stack's own services and volume;
+# docker/.env cannot move these, so .env.example only names them in a comment.
+PINNED = {
+    "DATABASE_URL", "MINIO_ENDPOINT", "MINIO_SECURE", "MLFLOW_TRACKING_URI", "TRADING_DATA_DIR",
+}
+# Compose defaults that differ from the code's on purpose: TWS / IB Gateway runs on the Docker
+# host, and the stack has its own MinIO user (minio-init creates it).
+DEFAULTS_FOR_DOCKER = {"IBKR_HOST": "host.docker.internal", "MINIO_ACCESS_KEY": "trading-signals"}
+_SETTING_HELPERS = {"_text", "_number", "_flag", "_secret"}
+_SECRET = re.compile(r"PASSWORD|SECRET|API_KEY|TOKEN")
+_NO_DEFAULT = object()
 
 
 def _env_example() -> dict[str, str]:
@@ -57,7 +73,81 @@ def dagster_yaml() -> dict[str, Any]:
 def _environment(service: dict[str, Any]) -> dict[str, str]:
     env = service.get("environment", {})
     assert isinstance(env, dict), "environment must be a mapping (anchors merge into it)"
-    return {k: str(v) for k, v in env.items()}
+    # As the container sees it: `KEY:` is an empty value, YAML's true is "true".
+    return {
+        k: "" if v is None else str(v).lower() if isinstance(v, bool) else str(v)
+        for k, v in env.items()
+    }
+
+
+def _raw_compose() -> dict[str, Any]:
+    """The compose file before interpolation: values still read ${VAR:-default}."""
+    return yaml.safe_load((DOCKER / "docker-compose.yml").read_text())
+
+
+def settings_the_code_reads() -> dict[str, object]:
+    """Variable name -> the code's literal default (or _NO_DEFAULT), from the source itself.
+
+    Every string literal passed to environment.py's _text/_number/_flag/_secret or env.get,
+    and every dg.EnvVar("...") in the packages (TRADING_START_DATE, say).
+    """
+    settings: dict[str, object] = {}
+    env_py = ROOT / "resources" / "environment.py"
+    for node in ast.walk(ast.parse(env_py.read_text())):
+        if not isinstance(node, ast.Call) or not node.args:
+            continue
+        first = node.args[0]
+        if not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
+            continue
+        func = node.func
+        if isinstance(func, ast.Name) and func.id in _SETTING_HELPERS:
+            default = node.args[1] if len(node.args) > 2 else None
+            literal = isinstance(default, ast.Constant) and default.value is not None
+            settings[first.value] = default.value if literal else _NO_DEFAULT  # type: ignore[union-attr]
+        elif isinstance(func, ast.Attribute) and func.attr == "get" and first.value.isupper():
+            settings.setdefault(first.value, _NO_DEFAULT)
+    # `env.get("NAME", "").strip() or "default"`: the literal after `or` is the default.
+    for node in ast.walk(ast.parse(env_py.read_text())):
+        if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):
+            last = node.values[-1]
+            names = [
+                n.args[0].value
+                for n in ast.walk(node.values[0])
+                if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+                and n.func.attr == "get" and n.args and isinstance(n.args[0], ast.Constant)
+            ]
+            if len(names) == 1 and isinstance(last, ast.Constant) and last.value:
+                settings[names[0]] = last.value
+    for package in ("trading_assets", "resources", "io_managers"):
+        for path in (ROOT / package).rglob("*.py"):
+            for name in re.findall(r"EnvVar\(\s*[\"'](\w+)[\"']", path.read_text()):
+                settings.setdefault(name, _NO_DEFAULT)
+    return settings
+
+
+def _same_default(code: object, value: str) -> bool:
+    if isinstance(code, bool):
+        truthy = ("true", "1", "yes", "on") if code else ("false", "0", "no", "off")
+        return value.lower() in truthy
+    if isinstance(code, int | float):
+        try:
+            return float(value) == float(code)
+        except ValueError:
+            return False
+    return value == code
+
+
+def _command_texts(service: dict[str, Any]) -> list[str]:
+    """Everything a service runs as a process's arguments: command, entrypoint, healthcheck."""
+    parts: list[Any] = [service.get("command"), service.get("entrypoint")]
+    parts.append(service.get("healthcheck", {}).get("test"))
+    texts = []
+    for part in parts:
+        if isinstance(part, list):
+            texts.extend(str(p) for p in part)
+        elif part is not None:
+            texts.append(str(part))
+    return texts
 
 
 def _port(command: list[str], flag: str = "-p") -> int:
@@ -145,6 +235,9 @@ def test_the_pools_set_at_start_are_the_pools_assets_use(compose: dict[str, Any]
     pools = {asset.op.pool for asset in ASSETS if asset.op.pool}
     assert pools == {"broker", "llm"} and set(limits) == pools
     assert limits["broker"] == "1"
+    # Everything that connects to the gateway with IBKR_CLIENT_ID queues in the broker pool.
+    at_the_broker = {a.key.to_user_string() for a in ASSETS if a.op.pool == "broker"}
+    assert at_the_broker == {"market_data", "order", "portfolio"}
     # Migrations first: the code location must never meet a schema that is behind.
     assert script.strip().splitlines()[0] == "trading-signals db upgrade"
     assert compose["services"]["code"]["depends_on"]["dagster-init"]["condition"] == (
@@ -182,9 +275,14 @@ def test_the_pipeline_reaches_postgres_minio_and_mlflow(compose: dict[str, Any])
     mlflow_port = int(re.search(r"--port=(\d+)", command).group(1))  # type: ignore[union-attr]
     assert env["MLFLOW_TRACKING_URI"] == f"http://mlflow:{mlflow_port}"
     assert mlflow_port in _published(mlflow)
-    assert f"@postgres:5432/{pg_env['MLFLOW_DB']}" in command
     assert "mlflow:5000" in command  # allowed Host header for the other containers
     mlflow_env = _environment(mlflow)
+    # The store's URI (with the password) is an environment variable, not an argument.
+    assert mlflow_env["MLFLOW_BACKEND_STORE_URI"] == (
+        f"postgresql+psycopg2://{pg_env['POSTGRES_USER']}:{pg_env['POSTGRES_PASSWORD']}"
+        f"@postgres:5432/{pg_env['MLFLOW_DB']}"
+    )
+    assert "--backend-store-uri" not in command
     assert mlflow_env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
     assert mlflow_env["MLFLOW_S3_ENDPOINT_URL"] == f"http://{env['MINIO_ENDPOINT']}"
 
@@ -209,3 +307,107 @@ def test_the_dockerfile_installs_the_locked_environment_and_the_instance() -> No
     assert "COPY docker/dagster.yaml docker/workspace.yaml ${DAGSTER_HOME}/" in dockerfile
     make_uv = re.search(r"UV_VERSION := (\S+)", (ROOT / "Makefile").read_text())
     assert make_uv and f"ghcr.io/astral-sh/uv:{make_uv.group(1)}" in dockerfile
+
+
+def test_the_pipeline_gets_every_setting_the_code_reads(compose: dict[str, Any]) -> None:
+    settings = settings_the_code_reads()
+    # The parse still finds what it is meant to (a refactor of environment.py must not blind it).
+    assert {"DATABASE_URL", "SPOOL_DIR", "MAX_NOTIONAL_PER_ORDER", "TRADING_KILL_SWITCH",
+            "OPENAI_API_KEY", "ORDER_SIZING", "TRADING_START_DATE"} <= set(settings)
+    raw = _raw_compose()["x-pipeline"]
+    example = _env_example()
+    example_text = (DOCKER / ".env.example").read_text()
+    for name in ("code", "dagster-init"):
+        missing = set(settings) - set(_environment(compose["services"][name]))
+        assert not missing, f"service {name} does not get {sorted(missing)} (docker-compose.yml)"
+    for name in sorted(settings):
+        value = str(raw[name])
+        if name in PINNED:
+            assert f"${{{name}" not in value and name in example_text, name
+            continue
+        assert re.fullmatch(rf"\$\{{{name}(:[-?].*)?\}}", value), (
+            f"x-pipeline sets {name}: {value!r}; forward it from docker/.env: "
+            f"${{{name}:-default}}"
+        )
+        assert name in example, f"docker/.env.example lacks {name}"
+
+
+def test_compose_and_env_example_defaults_are_the_codes() -> None:
+    raw = _raw_compose()["x-pipeline"]
+    example = _env_example()
+    for name, code in settings_the_code_reads().items():
+        if code is _NO_DEFAULT or name in PINNED:
+            continue
+        match = _VARIABLE.fullmatch(str(raw[name]))
+        assert match, name
+        if match.group(2) == "?":
+            continue  # required by the stack (a password): no default to agree on
+        compose_default = match.group(3) or ""
+        found = (("docker-compose.yml", compose_default), (".env.example", example[name]))
+        for where, value in found:
+            expected = DEFAULTS_FOR_DOCKER.get(name)
+            # Empty is the code's default too; anything else must say the same thing.
+            ok = value == expected if expected else not value or _same_default(code, value)
+            assert ok, f"{where}: {name}={value!r} but the code's default is {code!r}"
+
+
+def test_run_state_lives_on_a_volume_shared_by_the_dagster_containers(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    resources = resources_from_environment(_environment(services["code"]))
+    paper_db = resources["broker"].paper_state_url.removeprefix("sqlite:///")
+    state = {
+        "SPOOL_DIR": resources["spool"].directory,
+        "the paper simulator's database": paper_db,
+        "KILL_SWITCH_FILE": resources["policy"].kill_switch_file,
+    }
+    named = set(compose["volumes"])
+    for service in RUN_STATE_SERVICES:
+        mounts = {
+            PurePosixPath(target): source
+            for source, target, *_ in (str(m).split(":") for m in services[service]["volumes"])
+            if source in named
+        }
+        for what, path in state.items():
+            holders = [t for t in mounts if PurePosixPath(path).is_relative_to(t)]
+            assert holders, f"{what} ({path}) is not on a named volume in service {service}"
+            assert {mounts[t] for t in holders} == {"trading-data"}, (what, service)
+
+
+def test_no_command_line_carries_a_secret(compose: dict[str, Any]) -> None:
+    """Arguments show in `ps` and `docker inspect`: secrets go through the environment."""
+    example = _env_example()
+    secrets = {v for k, v in example.items() if _SECRET.search(k) and v}
+    assert "POSTGRES_PASSWORD" in {k for k in example if _SECRET.search(k)}
+    for name, service in _raw_compose()["services"].items():
+        for text in _command_texts(service):
+            for line in text.splitlines():
+                variables = re.findall(r"\$\$?\{?(\w+)", line)
+                if not any(_SECRET.search(v) for v in variables):
+                    continue
+                # Shell builtins: the value never becomes a process's argument.
+                assert line.strip().startswith(("export ", "printf ")), (
+                    f"service {name} passes a secret on a command line: {line.strip()}"
+                )
+    for name, service in compose["services"].items():
+        for text in _command_texts(service):
+            leaked = [s for s in secrets if s in text]
+            assert not leaked, f"service {name}'s command line holds a secret value"
+
+
+@pytest.mark.parametrize("path", [ROOT / "dagster.yaml", DOCKER / "dagster.yaml"])
+def test_both_instances_keep_the_broker_pool_at_one(
+    path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # dagster.yaml cannot name a pool: the default limit is what holds `broker` at 1 wherever
+    # nobody ran `dagster instance concurrency set` (make ui, make run, a fresh stack).
+    for name in set(re.findall(r"env: (\w+)", path.read_text())):
+        monkeypatch.setenv(name, "5432" if name.endswith("PORT") else "x")
+    (tmp_path / "dagster.yaml").write_text(path.read_text())
+    # Validated against the instance schema of the installed Dagster; nothing starts.
+    config, _ = dagster_instance_config(str(tmp_path))
+    pools = config["concurrency"]["pools"]
+    assert pools["default_limit"] == 1 and pools["granularity"] == "op"
+    # A run that died holding the broker's only slot must not shut the pool for good.
+    assert config["run_monitoring"]["free_slots_after_run_end_seconds"] > 0

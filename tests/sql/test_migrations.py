@@ -93,3 +93,18 @@ def test_an_artifacts_table_the_migrations_did_not_create_is_refused(url: str) -
     with pytest.raises(UnmanagedSchemaError, match="RENAME TO artifacts_old"):
         upgrade(url)
     assert current_revision(url) is None
+
+
+def test_a_database_of_the_previous_release_is_behind_then_upgraded_with_its_rows(
+    url: str,
+) -> None:
+    from resources.database import ArtifactDatabase
+    from tests.sql.older_database import OLD_ROW, make_release_0001_database
+
+    make_release_0001_database(url)
+    assert current_revision(url) == "0001"
+    with pytest.raises(SchemaBehindError, match="at schema revision 0001"):
+        check_schema_current(url)
+    assert upgrade(url) == ("0001", head_revision())
+    (row,) = ArtifactDatabase(url=url, auto_migrate_sqlite=False).query()
+    assert row.name == OLD_ROW["name"] and row.write_key is None  # kept, with no write key

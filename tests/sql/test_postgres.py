@@ -121,3 +121,18 @@ def test_the_artifact_database_refuses_an_unmigrated_postgres_then_works(
     finally:
         fresh.dispose()
         db.dispose()
+
+
+def test_a_postgres_database_of_the_previous_release_refuses_writes_until_upgraded(
+    postgres_url: str,
+) -> None:
+    from tests.sql.older_database import OLD_ROW, make_release_0001_database
+
+    make_release_0001_database(postgres_url)
+    database = ArtifactDatabase(url=postgres_url)
+    with pytest.raises(SchemaBehindError, match="run `trading-signals db upgrade`"):
+        database.ensure_ready()
+    assert upgrade(postgres_url) == ("0001", head_revision())
+    (row,) = ArtifactDatabase(url=postgres_url).query()
+    assert row.name == OLD_ROW["name"] and row.write_key is None
+    database.dispose()

@@ -19,6 +19,8 @@ from trading_assets.indicators import indicator_snapshot
 from trading_assets.models import ChartImage, LlmAnalysis, MarketData, TradingSignal
 from trading_assets.partitions import current_partition, symbol_day
 
+FAILED_ANALYSIS = "llm_analysis_failed"
+
 
 class LlmAnalysisConfig(dg.Config):
     """Per-run choices, so one partition can be read by two models and compared side by side."""
@@ -74,7 +76,9 @@ def llm_analysis(
             stored = store.write_or_spool(
                 exc.analysis,
                 spool=spool,
-                asset_name="llm_analysis",
+                # Its own step name: loads of llm_analysis (a downstream re-run, MLflow) and the
+                # cache only ever see analyses that succeeded.
+                asset_name=FAILED_ANALYSIS,
                 symbol=symbol,
                 partition_key=str(context.partition_key),
                 partition_date=day,

@@ -23,6 +23,8 @@ class AnalysisRequest:
     charts: dict[str, bytes] = field(repr=False)
     indicators: dict[str, float | None]
     prompt_version: str = PROMPT_VERSION
+    # The server asked (credentials stripped): two OpenAI-compatible servers may share a model name.
+    endpoint: str = ""
 
     @property
     def image_sha256(self) -> dict[str, str]:
@@ -30,13 +32,23 @@ class AnalysisRequest:
 
     @property
     def cache_key(self) -> str:
-        return cache_key(self.provider, self.model, self.prompt, self.image_sha256)
+        return cache_key(
+            self.provider, self.model, self.prompt, self.image_sha256, self.endpoint
+        )
 
 
-def cache_key(provider: str, model: str, prompt: str, image_sha256: dict[str, str]) -> str:
+def cache_key(
+    provider: str, model: str, prompt: str, image_sha256: dict[str, str], endpoint: str = ""
+) -> str:
     """sha256 of everything that decides the answer: the same key means the same question."""
     canonical = json.dumps(
-        {"provider": provider, "model": model, "prompt": prompt, "images": image_sha256},
+        {
+            "provider": provider,
+            "model": model,
+            "prompt": prompt,
+            "images": image_sha256,
+            "endpoint": endpoint,
+        },
         sort_keys=True,
         ensure_ascii=False,
     )
@@ -51,6 +63,7 @@ def build_request(
     model: str,
     indicators: dict[str, float | None],
     charts: dict[str, bytes],
+    endpoint: str = "",
 ) -> AnalysisRequest:
     if set(charts) != set(CHART_ORDER):
         raise ValueError(
@@ -68,4 +81,5 @@ def build_request(
         prompt=build_prompt(symbol, as_of, indicators),
         charts={name: charts[name] for name in CHART_ORDER},
         indicators=indicators,
+        endpoint=endpoint,
     )

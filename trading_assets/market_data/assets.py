@@ -6,7 +6,7 @@ import dagster as dg
 
 from resources.market_data import MarketDataResource
 from trading_assets.calendar import check_closed_session
-from trading_assets.execution.policies import DOMAIN_ERRORS, NETWORK_RETRY, no_retry
+from trading_assets.execution.policies import BROKER_POOL, DOMAIN_ERRORS, NETWORK_RETRY, no_retry
 from trading_assets.models import MarketData
 from trading_assets.partitions import current_partition, symbol_day
 
@@ -17,6 +17,8 @@ from trading_assets.partitions import current_partition, symbol_day
     kinds={"pandas", "parquet"},
     description="Daily OHLCV bars ending at the partition date (never after), with their source.",
     retry_policy=NETWORK_RETRY,
+    # Pools are static; an ibkr source shares order's IBKR_CLIENT_ID, other sources queue briefly.
+    pool=BROKER_POOL,
 )
 def market_data(context: dg.AssetExecutionContext, market_source: MarketDataResource) -> MarketData:
     symbol, day = current_partition(context)
