@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,9 @@ from resources.database import ArtifactDatabase, ArtifactRecord
 from resources.object_store import ObjectStore
 
 FORMAT_VERSION = 1
+# Successful writes at DEBUG (a line per artifact in the event log would slow every run down);
+# failed attempts and spooling go to the run's log as warnings.
+_LOG = logging.getLogger("trading_signals.storage")
 
 
 def object_key(
@@ -225,6 +229,10 @@ class ArtifactStore:
                 raise
             down = [f"database {self._database_target()}: {first_line(exc)}"]
             raise StoreUnavailableError(_down_message(down), object_stored=True) from exc
+        _LOG.debug(
+            "%s stored: object %s, row #%s in %s%s", what, uri, artifact_id,
+            self._database_target(), "" if created else " (already there)",
+        )
         return record.model_copy(update={"id": artifact_id}), created
 
     def _database_target(self) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 import dagster as dg
 
 from io_managers.artifact_io_manager import ArtifactIOManager
+from io_managers.spool import ArtifactSpool
 from resources.broker import BrokerResource
 from resources.database import ArtifactDatabase
 from resources.ibkr import IbkrResource
@@ -189,9 +190,18 @@ def resources_from_environment(env: Mapping[str, str] | None = None) -> dict[str
     default_db = f"sqlite:///{data / 'artifacts.db'}"
     database = ArtifactDatabase(url=_text("DATABASE_URL", default_db, env))
     object_store = object_store_from_environment(env, data)
+    spool = ArtifactSpool(directory=_text("SPOOL_DIR", str(data / "spool"), env))
     ibkr = ibkr_from_environment(env)
     return {
-        "io_manager": ArtifactIOManager(database=database, object_store=object_store),
+        "io_manager": ArtifactIOManager(
+            database=database,
+            object_store=object_store,
+            spool=spool,
+            write_attempts=int(_number("STORAGE_WRITE_ATTEMPTS", 4, env)),
+            retry_base_seconds=_number("STORAGE_RETRY_BASE_SECONDS", 0.5, env),
+            retry_max_seconds=_number("STORAGE_RETRY_MAX_SECONDS", 8.0, env),
+            write_timeout_seconds=_number("STORAGE_WRITE_TIMEOUT_SECONDS", 30.0, env),
+        ),
         "watchlist": WatchlistResource(
             symbols=_text("STOCK_SYMBOLS", "TSLA,NVDA", env),
             file=_text("WATCHLIST_FILE", "", env) or None,
@@ -200,6 +210,7 @@ def resources_from_environment(env: Mapping[str, str] | None = None) -> dict[str
         # The same instances, for checks and tools that read artifacts without loading them.
         "artifact_db": database,
         "object_store": object_store,
+        "spool": spool,
         "mlflow": mlflow_from_environment(env, data),
         "market_source": MarketDataResource(
             source=_text("MARKET_DATA_SOURCE", "synthetic", env),
@@ -231,6 +242,8 @@ def resources_from_environment(env: Mapping[str, str] | None = None) -> dict[str
             trading_enabled=_flag("TRADING_ENABLED", True, env),
             max_notional_per_order=_number("MAX_NOTIONAL_PER_ORDER", 25_000.0, env),
             max_position_notional=_number("MAX_POSITION_NOTIONAL", 50_000.0, env),
+            max_entry_deviation_pct=_number("MAX_ENTRY_DEVIATION_PCT", 5.0, env),
+            max_position_pct=_number("MAX_POSITION_PCT", 10.0, env),
             sizing=order_sizing(env),
             fixed_shares=int(_number("ORDER_FIXED_SHARES", 10, env)),
             max_orders_per_day=int(_number("MAX_ORDERS_PER_DAY", 10, env)),

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import dagster as dg
 import pandas as pd
-from ib_async import IB, Contract, ExecutionFilter, LimitOrder, Stock, Trade
+from ib_async import IB, Contract, ExecutionFilter, LimitOrder, Order, Stock, Trade
 from ib_async import Fill as IbFill
 from ib_async.wrapper import RequestError
 from pydantic import Field
@@ -50,6 +50,11 @@ class IbkrTimeoutError(ConnectionError):
 
 class IbkrPacingError(ConnectionError):
     """Historical-data pacing violations outlasted the bounded waits: worth a retry later."""
+
+
+class IbkrPositionChangedError(ConnectionError):
+    """The position moved while the order was being prepared (an exit filled first): a retry
+    sizes the order again from the new position."""
 
 
 def ib_symbol(symbol: str) -> str:
@@ -327,10 +332,39 @@ class IbkrSession:
         return self.call(f"place {orders[0].orderRef}", send, repeatable=False)
 
     def bracket(
-        self, side: str, quantity: float, limit: float, take_profit: float, stop_loss: float
+        self, side: str, quantity: float, limit: float, take_profit: float, stop_loss: float,
+        *, oca_group: str, oca_type: int,
     ) -> list[Any]:
+        """Entry, take profit, stop loss. The exits are attached to the entry and also share an
+        explicit one-cancels-other group, so one filling cancels the other."""
         ib = self._require()
-        return list(ib.bracketOrder(side, quantity, limit, take_profit, stop_loss))
+        entry, take, stop = ib.bracketOrder(side, quantity, limit, take_profit, stop_loss)
+        IB.oneCancelsAll([take, stop], oca_group, oca_type)
+        return [entry, take, stop]
+
+    def cancel(self, order: Order) -> None:
+        """Ask the gateway to cancel ``order``; see ``wait_until`` for the confirmation."""
+        self.call(f"cancel {order.orderRef} #{order.orderId}", lambda ib: ib.cancelOrder(order))
+
+    def resize(self, contract: Contract, order: Order, total_quantity: float) -> None:
+        """Modify a working order's size (same orderId); see ``wait_until`` for the confirmation."""
+        order.totalQuantity = total_quantity
+        order.transmit = True  # a bracket's take profit was created with transmit=False
+        self.call(f"resize {order.orderRef} #{order.orderId} to {total_quantity:g}",
+                  lambda ib: ib.placeOrder(contract, order))
+
+    def wait_until(self, what: str, settled: Callable[[], bool], poll_seconds: float = 0.5) -> None:
+        """Poll ``settled`` until it holds; IbkrTimeoutError after IBKR_REQUEST_TIMEOUT."""
+        s = self.settings
+        deadline = time.monotonic() + s.request_timeout_seconds
+        while not settled():
+            if time.monotonic() >= deadline:
+                raise IbkrTimeoutError(
+                    f"{what} at {s.address}: not confirmed within "
+                    f"{s.request_timeout_seconds:g}s (IBKR_REQUEST_TIMEOUT); nothing else was "
+                    "sent, and the retry looks at the orders again first"
+                )
+            s.sleep(poll_seconds)
 
     @staticmethod
     def limit(side: str, quantity: float, limit: float) -> Any:

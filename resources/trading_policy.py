@@ -23,6 +23,14 @@ class TradingPolicy(dg.ConfigurableResource):
     fixed_shares: int = Field(default=10, gt=0)
     max_notional_per_order: float = Field(default=25_000.0, gt=0)
     max_position_notional: float = Field(default=50_000.0, gt=0)
+    max_position_pct: float = Field(
+        default=10.0, gt=0, le=100,
+        description="MAX_POSITION_PCT: percent of equity one order may use (caps the signal's)",
+    )
+    max_entry_deviation_pct: float = Field(
+        default=5.0, gt=0,
+        description="MAX_ENTRY_DEVIATION_PCT: how far (%) an entry may be from the latest close",
+    )
     allow_short: bool = False
     max_orders_per_day: int = Field(
         default=10, ge=0, description="MAX_ORDERS_PER_DAY: orders per trading day, all symbols"
@@ -44,4 +52,7 @@ class TradingPolicy(dg.ConfigurableResource):
             max_position_notional=self.max_position_notional,
             allow_short=self.allow_short,
             max_orders_per_day=self.max_orders_per_day,
+            max_position_pct=self.max_position_pct,
+            min_risk_reward=self.min_risk_reward,
+            max_entry_deviation_pct=self.max_entry_deviation_pct,
         )

@@ -231,6 +231,11 @@ class PortfolioSnapshot(BaseModel):
     unrealized_pnl: float
     realized_pnl: float
     fills_today: list[Fill] = Field(default_factory=list)
+    read: bool = Field(
+        default=True,
+        description="False when the account was not read (a backfill or an older partition in "
+        "an IBKR mode): the amounts are then zero placeholders, not the account's",
+    )
 
     @field_validator("positions")
     @classmethod

@@ -8,6 +8,7 @@ and account values across connections. ``FakeIB`` is one client connection with 
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import itertools
 from collections import defaultdict, deque
@@ -39,6 +40,7 @@ from resources.ibkr import IbkrResource
 from trading_assets.market_data.synthetic import synthetic_bars
 
 PASS = "pass"  # this call goes through (to fault a later call: fail(m, PASS), fail(m, DROP))
+FILLS_FIRST = "fills-first"  # cancelOrder: the market reaches the order before the cancel does
 DROP = "drop"  # the socket closes during the call
 DROP_AFTER = "drop-after"  # the gateway handles the call, then the socket closes
 CRASH_AFTER = "crash-after"  # the gateway handles the call, then the client process dies
@@ -64,6 +66,16 @@ class _Order:
     submitted: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
 
+def market_bars(symbol: str, end: dt.date, sessions: int, close: float | None) -> pd.DataFrame:
+    """Synthetic daily bars for ``symbol``, scaled so that the last close is ``close``."""
+    frame = synthetic_bars(symbol, end, sessions).bars
+    if close is None:
+        return frame
+    factor = close / float(frame["close"].iloc[-1])
+    prices = ["open", "high", "low", "close"]
+    return frame.assign(**{c: (frame[c] * factor).round(2) for c in prices})
+
+
 class FakeGateway:
     """The server side: survives client reconnects; one per test."""
 
@@ -72,6 +84,9 @@ class FakeGateway:
         self.account = account
         self.accounts = [account]
         self.symbols = {"TSLA": 76792991, "NVDA": 4815747, "AAPL": 265598}
+        # Where each symbol last closed: the tests' signals enter at 100, within the sanity rule.
+        self.closes: dict[str, float] = {"TSLA": 100.0, "NVDA": 100.0}
+        self.errors: list[str] = []  # error messages the gateway sent for refused requests
         self.cash = cash
         self.realized = 0.0
         self.positions: dict[str, tuple[float, float]] = {}  # symbol -> (qty, avg cost)
@@ -106,8 +121,10 @@ class FakeGateway:
     # -- what the market does ----------------------------------------------------------------
 
     def fill(self, parent: _Order, price: float, when: dt.datetime | None = None) -> Fill:
-        """The entry of ``parent`` executes at ``price``: an execution, a position, cash."""
+        """The order ``parent`` (an entry or an exit) executes at ``price``: an execution, a
+        position, cash. Its one-cancels-other group and attached siblings are cancelled."""
         o = parent.order
+        assert parent.status not in OrderStatus.DoneStates, f"{o.orderRef} is {parent.status}"
         when = when or dt.datetime.now(dt.UTC)
         symbol = parent.contract.symbol
         signed = o.totalQuantity if o.action == "BUY" else -o.totalQuantity
@@ -129,7 +146,43 @@ class FakeGateway:
         fill = Fill(parent.contract, execution, CommissionReport(execId=execution.execId,
                     commission=1.0, currency="USD"), when)
         self.fills.append(fill)
+        for other in self.orders:
+            linked = (o.ocaGroup and other.order.ocaGroup == o.ocaGroup) or (
+                o.parentId and other.order.parentId == o.parentId
+                and other.order.clientId == o.clientId
+            )
+            if other is not parent and linked and other.status not in OrderStatus.DoneStates:
+                other.status = "Cancelled"
         return fill
+
+    def bar(self, symbol: str, low: float, high: float) -> list[Fill]:
+        """A later bar from ``low`` to ``high``: working exits (of filled entries) that it
+        reaches execute, the stop first (a bar that touches both exits at the stop)."""
+        filled_ids = {(o.order.clientId, o.order.orderId) for o in self.orders
+                      if o.status == "Filled"}
+        exits = [o for o in self.orders if o.contract.symbol == symbol and o.order.parentId
+                 and (o.order.clientId, o.order.parentId) in filled_ids]
+        exits.sort(key=lambda o: o.order.orderType != "STP")
+        done = []
+        for leg in exits:
+            if leg.status in OrderStatus.DoneStates:
+                continue
+            o = leg.order
+            sell = o.action == "SELL"
+            if o.orderType == "STP" and ((sell and low <= o.auxPrice) or
+                                         (not sell and high >= o.auxPrice)):
+                done.append(self.fill(leg, o.auxPrice))
+            elif o.orderType == "LMT" and ((sell and high >= o.lmtPrice) or
+                                           (not sell and low <= o.lmtPrice)):
+                done.append(self.fill(leg, o.lmtPrice))
+        return done
+
+    def position(self, symbol: str) -> float:
+        return self.positions.get(symbol, (0.0, 0.0))[0]
+
+    def working_exits(self, symbol: str) -> list[_Order]:
+        return [o for o in self.orders if o.contract.symbol == symbol and o.order.parentId
+                and o.status not in OrderStatus.DoneStates]
 
     def account_values(self) -> list[AccountValue]:
         unrealized = sum(q * (self.marks.get(s, a) - a) for s, (q, a) in self.positions.items())
@@ -229,7 +282,8 @@ class FakeIB:
         amount, unit = durationStr.split()
         days = int(amount) * (365 if unit == "Y" else 1)
         sessions = self.gateway.history_sessions or max(30, days * 5 // 7)
-        frame = synthetic_bars(contract.symbol, end, sessions).bars
+        close = self.gateway.closes.get(contract.symbol)
+        frame = market_bars(contract.symbol, end, sessions, close)
         start = pd.Timestamp(end - dt.timedelta(days=days))
         frame = frame[frame.index >= start]
         bars = [
@@ -255,8 +309,17 @@ class FakeIB:
         return BracketOrder(parent, take, stop)
 
     def placeOrder(self, contract: Contract, order: Order) -> Trade:
+        """A new order, or (same client, same orderId as a working order) a modification."""
         self._enter("placeOrder")
         g = self.gateway
+        existing = self._own(order.orderId) if order.orderId else None
+        if existing is not None:
+            assert existing.status not in OrderStatus.DoneStates, "modifying a finished order"
+            existing.order.totalQuantity = order.totalQuantity
+            existing.order.lmtPrice, existing.order.auxPrice = order.lmtPrice, order.auxPrice
+            trade = _trade(existing)
+            self._leave("placeOrder")
+            return trade
         order.orderId = order.orderId or g.next_id()
         order.clientId = self.client_id or 0
         order.permId = next(g._perm)
@@ -265,6 +328,33 @@ class FakeIB:
         trade = _trade(placed)
         self._leave("placeOrder")
         return trade
+
+    def cancelOrder(self, order: Order, manualCancelOrderTime: str = "") -> Trade | None:
+        """Like IBKR: only the client that placed an order can cancel it; the answer comes back
+        as a status (or an error message), never as an exception."""
+        g = self.gateway
+        fills_first = bool(g.faults["cancelOrder"]) and g.faults["cancelOrder"][0] == FILLS_FIRST
+        if fills_first:
+            g.faults["cancelOrder"].popleft()
+        self._enter("cancelOrder")
+        placed = self._own(order.orderId)
+        if placed is None or placed.status in OrderStatus.DoneStates:
+            g.errors.append(f"10147: OrderId {order.orderId} that needs to be cancelled is not "
+                            "found")
+            self._leave("cancelOrder")
+            return None
+        if fills_first:
+            price = order.auxPrice if order.orderType == "STP" else order.lmtPrice
+            g.fill(placed, price)
+        else:
+            placed.status = "Cancelled"
+        trade = _trade(placed)
+        self._leave("cancelOrder")
+        return trade
+
+    def _own(self, order_id: int) -> _Order | None:
+        return next((o for o in self.gateway.orders if o.order.orderId == order_id
+                     and o.order.clientId == (self.client_id or 0)), None)
 
     def reqAllOpenOrders(self) -> list[Trade]:
         self._enter("reqAllOpenOrders")
@@ -311,10 +401,14 @@ class FakeIB:
 
 
 def _trade(placed: _Order) -> Trade:
+    filled = placed.order.totalQuantity if placed.status == "Filled" else 0.0
     status = OrderStatus(orderId=placed.order.orderId, status=placed.status,
+                         filled=filled, remaining=placed.order.totalQuantity - filled,
                          permId=placed.order.permId, parentId=placed.order.parentId)
     log = [TradeLogEntry(placed.submitted, placed.status, "")]
-    return Trade(contract=placed.contract, order=placed.order, orderStatus=status, log=log)
+    # A copy, as decoded from the wire: changing it changes nothing until it is sent back.
+    return Trade(contract=placed.contract, order=copy.copy(placed.order), orderStatus=status,
+                 log=log)
 
 
 _GATEWAYS: dict[str, FakeGateway] = {}

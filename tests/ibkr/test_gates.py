@@ -95,8 +95,9 @@ def test_gate_rules() -> None:
     big = OrderIntent(OrderSide.BUY, 100, 100.0, 95.0, 110.0, "test")
     results = {g.name: g.passed for g in gates.evaluate(big, limits=limits, position_qty=150,
                                                          orders_today=3)}
-    assert results == {gates.KILL_SWITCH: True, gates.MAX_ORDERS_PER_DAY: False,
-                       gates.MAX_POSITION: False, gates.MAX_NOTIONAL: False}
+    assert results == {gates.KILL_SWITCH: True, gates.PRICE_SANITY: True,
+                       gates.MAX_ORDERS_PER_DAY: False, gates.MAX_POSITION: False,
+                       gates.MAX_NOTIONAL: False}
     small_sell = OrderIntent(OrderSide.SELL, 40, 100.0, 105.0, 90.0, "test")
     assert all(g.passed for g in gates.evaluate(small_sell, limits=limits, position_qty=400,
                                                 orders_today=0))  # reducing is always allowed

@@ -63,3 +63,14 @@ def test_ibkr_settings_come_from_the_environment(data_env: dict[str, str]) -> No
 def test_a_bad_sizing_names_the_variable(data_env: dict[str, str]) -> None:
     with pytest.raises(SettingError, match="ORDER_SIZING='shares'"):
         resources_from_environment({**data_env, "ORDER_SIZING": "shares"})
+
+
+def test_price_sanity_and_size_cap_come_from_the_environment(data_env: dict[str, str]) -> None:
+    defaults = resources_from_environment(data_env)["policy"].limits()
+    assert (defaults.max_entry_deviation_pct, defaults.max_position_pct,
+            defaults.min_risk_reward) == (5, 10, 1.5)
+    env = {**data_env, "MAX_ENTRY_DEVIATION_PCT": "2.5", "MAX_POSITION_PCT": "4",
+           "MIN_RISK_REWARD": "2"}
+    limits = resources_from_environment(env)["policy"].limits()
+    assert (limits.max_entry_deviation_pct, limits.max_position_pct,
+            limits.min_risk_reward) == (2.5, 4, 2)

@@ -17,12 +17,19 @@ from tests.ibkr.conftest import (
     step_error,
     wired,
 )
-from tests.ibkr.fake_ib import CRASH_AFTER, DROP, DROP_AFTER, PASS, FakeGateway, ProcessCrash
+from tests.ibkr.fake_ib import (
+    CRASH_AFTER,
+    DROP,
+    DROP_AFTER,
+    PASS,
+    FakeGateway,
+    ProcessCrash,
+    market_bars,
+)
 from trading_assets.calendar import previous_session
 from trading_assets.execution.assets import order
 from trading_assets.execution.placement import OrderRequest, place_once
 from trading_assets.execution.rules import RiskLimits
-from trading_assets.market_data.synthetic import synthetic_bars
 from trading_assets.models import MarketData, OrderDecision
 
 
@@ -64,8 +71,9 @@ def result_source(result: dg.ExecuteInProcessResult) -> str:
 
 
 def _request(gateway: FakeGateway, **kw: Any) -> OrderRequest:
-    bars = synthetic_bars("TSLA", LATEST, 60).bars
-    market = MarketData(symbol="TSLA", as_of=LATEST, source="ibkr", source_detail="fake",
+    symbol, day = kw.get("symbol", "TSLA"), kw.get("day", LATEST)
+    bars = market_bars(symbol, day, 60, gateway.closes.get(symbol))
+    market = MarketData(symbol=symbol, as_of=day, source="ibkr", source_detail="fake",
                         bars=bars)
     fields: dict[str, Any] = dict(symbol="TSLA", day=LATEST, mode="ibkr-paper",
                                   signal=buy_signal(), market=market, limits=RiskLimits(),

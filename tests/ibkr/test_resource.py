@@ -90,13 +90,16 @@ def test_orders_and_their_ref_survive_a_reconnect(gateway: FakeGateway) -> None:
     ibkr = fake_ibkr(gateway)
     with ibkr.session() as session:
         contract = session.stock("TSLA")
-        legs = session.bracket("BUY", 10, 100.0, 110.0, 95.0)
+        legs = session.bracket("BUY", 10, 100.0, 110.0, 95.0, oca_group="g1", oca_type=1)
         for leg in legs:
             leg.orderRef = "ts:TSLA:2025-06-02:BUY"
         session.place(contract, legs)
     with ibkr.session() as session:  # a new connection, maybe a new process
         found = session.trades_with_ref("ts:TSLA:2025-06-02")
     assert len(found) == 3 and {t.order.orderType for t in found} == {"LMT", "STP"}
+    # The two exits are one-cancels-other; the entry is in no group.
+    assert sorted((t.order.ocaGroup, t.order.ocaType) for t in found) == [("", 0), ("g1", 1),
+                                                                          ("g1", 1)]
 
 
 def test_durations_and_reference_matching() -> None:

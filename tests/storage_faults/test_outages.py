@@ -221,3 +221,60 @@ def test_verify_with_the_database_down_says_so_in_one_line(
     err = capsys.readouterr().err
     assert err.startswith("error: a store is unavailable: OperationalError:")
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_database_that_hangs_times_out_and_the_row_is_spooled(
+    faulty: FaultyStores, instance: dg.DagsterInstance
+) -> None:
+    faulty.database.blackhole()
+    result = _run(faulty.env, instance)
+    _outage_stops_at_market_data(result)
+    store, spool = _store(faulty.env)
+    (entry,) = spool.entries()
+    assert entry.object_stored and "did not finish within 2 s" in entry.reason
+
+    faulty.database.forward()
+    assert reconcile(store, spool).complete
+    _assert_each_artifact_once(faulty.env, result.run_id, {"market_data"})
+
+
+class Crash(BaseException):
+    """The reconcile process dies (kill -9): nothing after this point runs."""
+
+
+def test_a_reconcile_killed_half_way_on_postgres_and_s3_makes_no_duplicates(
+    faulty: FaultyStores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from resources.database import ArtifactDatabase
+
+    faulty.database.down()
+    store, spool = _store(faulty.env)
+    values = {"market_data": examples.market_data(TRADING_DAY), "order": examples.order(TRADING_DAY),
+              "portfolio": examples.portfolio(TRADING_DAY)}
+    for asset, value in values.items():
+        written = store.write_or_spool(
+            value, spool=spool, asset_name=asset, symbol="TSLA", partition_key=PARTITION,
+            partition_date=TRADING_DAY, job_name="trading_signals_job", run_id="crash-run",
+            step_key=asset,
+        )
+        assert written.spooled is not None
+    faulty.database.forward()
+
+    original = ArtifactDatabase.insert_once
+    calls: list[int] = []
+
+    def commit_then_die_on_the_second(self: ArtifactDatabase, record):  # noqa: ANN001, ANN202
+        outcome = original(self, record)
+        calls.append(outcome[0])
+        if len(calls) == 2:
+            raise Crash
+        return outcome
+
+    monkeypatch.setattr(ArtifactDatabase, "insert_once", commit_then_die_on_the_second)
+    with pytest.raises(Crash):
+        reconcile(*_store(faulty.env))
+    monkeypatch.undo()
+
+    report = reconcile(*_store(faulty.env))
+    assert report.complete and len(report.already_stored) == 1 and len(report.moved) == 1
+    _assert_each_artifact_once(faulty.env, "crash-run", set(values))

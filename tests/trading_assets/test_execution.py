@@ -3,9 +3,21 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
+from trading_assets.execution.exits import ExitChange, WorkingExits, exit_changes, exit_room
 from trading_assets.execution.paper_broker import PaperBroker
-from trading_assets.execution.rules import NoOrder, OrderIntent, RiskLimits, decide, order_ref
+from trading_assets.execution.paper_broker import fills as paper_fills
+from trading_assets.execution.paper_broker import orders as paper_orders
+from trading_assets.execution.rules import (
+    NoOrder,
+    OrderIntent,
+    RiskLimits,
+    decide,
+    level_problem,
+    order_ref,
+    price_problem,
+)
 from trading_assets.models import OrderSide, TradingSignal
 
 DAY = dt.date(2025, 6, 2)
@@ -121,6 +133,19 @@ def test_unmarketable_limit_works_until_the_price_trades_through(tmp_path: Path)
     assert fill.price == 100.0 and fill.filled_at.date() == dt.date(2025, 6, 3)
 
 
+def test_an_entry_that_does_not_trade_in_the_next_session_expires(tmp_path: Path) -> None:
+    broker = PaperBroker(f"sqlite:///{tmp_path}/paper.db", 10_000)
+    ref = order_ref("TSLA", "2025-06-02")
+    broker.submit(ref, "TSLA", DAY, INTENT, close=102.0)
+    # 2025-06-03 never trades down to the 100 limit: the DAY order ends there...
+    bars = _bars([("2025-06-03", 102, 104, 101, 103), ("2025-06-04", 99, 100, 95, 96)])
+    broker.process_bars("TSLA", bars, dt.date(2025, 6, 3))
+    assert broker.find_order(ref).status == "expired"
+    # ...so a later dip through the limit fills nothing.
+    broker.process_bars("TSLA", bars, dt.date(2025, 6, 4))
+    assert broker.fills_for(ref) == [] and broker.position("TSLA", dt.date(2025, 6, 4)) == 0
+
+
 def test_snapshot_marks_positions_to_the_latest_close(tmp_path: Path) -> None:
     broker = PaperBroker(f"sqlite:///{tmp_path}/paper.db", 10_000)
     broker.submit(order_ref("TSLA", "2025-06-02"), "TSLA", DAY, INTENT, close=100.0)
@@ -129,3 +154,157 @@ def test_snapshot_marks_positions_to_the_latest_close(tmp_path: Path) -> None:
     assert snap.unrealized_pnl == pytest.approx(40.0)
     assert snap.total_value == pytest.approx(10_040.0)
     assert broker.snapshot(DAY, "TSLA").unrealized_pnl == 0  # as of the fill day: cost basis
+
+
+# -- pre-trade sanity of the model's prices -----------------------------------------------------
+
+
+def test_max_position_pct_caps_the_signals_suggested_size() -> None:
+    greedy = _signal(position_size_pct=40)  # the model asks for 40% of equity
+    intent = decide(greedy, limits=RiskLimits(), equity=100_000, position_qty=0)
+    assert isinstance(intent, OrderIntent) and intent.quantity == 100  # 10% of 100k at 100
+    assert "the signal's 40% capped by MAX_POSITION_PCT=10" in intent.sizing_note
+    wider = decide(greedy, limits=RiskLimits(max_position_pct=20), equity=100_000, position_qty=0)
+    assert isinstance(wider, OrderIntent) and wider.quantity == 200
+    modest = decide(_signal(position_size_pct=5), limits=RiskLimits(), equity=100_000,
+                    position_qty=0)
+    assert isinstance(modest, OrderIntent) and modest.quantity == 50
+    assert "capped" not in modest.sizing_note
+
+
+def test_risk_reward_below_the_minimum_is_not_traded() -> None:
+    thin = _signal(take_profit=106)  # reward 6 for a risk of 5
+    refused = decide(thin, limits=RiskLimits(), equity=1e5, position_qty=0)
+    assert isinstance(refused, NoOrder)
+    assert refused.reason.startswith("not traded: risk/reward 1.20 below MIN_RISK_REWARD 1.5")
+    allowed = decide(thin, limits=RiskLimits(min_risk_reward=1.2), equity=1e5, position_qty=0)
+    assert isinstance(allowed, OrderIntent)
+
+
+def test_levels_on_the_wrong_sides_are_refused_even_unvalidated() -> None:
+    # model_construct skips the model's validation, as an old or hand-made artifact could.
+    inverted = _signal().model_construct(**{**_signal().model_dump(), "stop_loss": 101.0})
+    problem = level_problem(inverted, 1.5)
+    assert problem and "a BUY needs stop loss < entry < take profit" in problem
+    assert level_problem(_signal(), 1.5) is None and level_problem(_signal("HOLD", 40), 9) is None
+
+
+def test_an_entry_far_from_the_latest_close_is_refused() -> None:
+    limits = RiskLimits()  # MAX_ENTRY_DEVIATION_PCT 5
+    far = price_problem(_signal(), latest_close=110.0, limits=limits)
+    assert far and far.startswith("entry 100.00 is 9.1% from the latest close 110.00")
+    assert "MAX_ENTRY_DEVIATION_PCT=5" in far and "re-run the analysis" in far
+    assert price_problem(_signal(), latest_close=104.0, limits=limits) is None
+    assert price_problem(_signal(), latest_close=110.0,
+                         limits=RiskLimits(max_entry_deviation_pct=10)) is None
+    assert price_problem(_signal("SELL"), latest_close=94.0, limits=limits)  # 6.4% away
+
+
+def test_a_stop_already_past_the_latest_close_is_refused() -> None:
+    wide = RiskLimits(max_entry_deviation_pct=10)
+    buy = price_problem(_signal(), latest_close=95.0, limits=wide)  # BUY stop 95
+    assert buy and buy.startswith("the BUY stop loss 95.00 is at or above the latest close 95.00")
+    assert price_problem(_signal(), latest_close=95.5, limits=wide) is None
+    sell = price_problem(_signal("SELL"), latest_close=105.0, limits=wide)  # SELL stop 105
+    assert sell and sell.startswith("the SELL stop loss 105.00 is at or below the latest close")
+    assert price_problem(_signal("SELL"), latest_close=104.5, limits=wide) is None
+    assert price_problem(_signal("HOLD", 40), latest_close=1.0, limits=wide) is None
+
+
+# -- bracket exits never outlive the position ----------------------------------------------------
+
+
+def test_exit_room_and_changes() -> None:
+    buy, sell = OrderSide.BUY, OrderSide.SELL
+    assert exit_room(100, sell, 100) == {sell: 0, buy: 0}  # closing: no exit may trade
+    assert exit_room(100, sell, 40) == {sell: 60, buy: 0}  # reducing: what is left
+    assert exit_room(100, buy, 50) == {sell: 100, buy: 0}  # adding: the old exits keep theirs
+    assert exit_room(0, buy, 50) == {sell: 0, buy: 0}  # flat: stale exits must go
+    assert exit_room(-30, sell, 10) == {sell: 0, buy: 30}
+    working = [WorkingExits("a", sell, 50), WorkingExits("b", sell, 50)]
+    assert exit_changes(working, {sell: 100}) == []
+    assert exit_changes(working, {sell: 60}) == [ExitChange("a", 10)]  # oldest shrinks first
+    assert exit_changes(working, {sell: 40}) == [ExitChange("a", 0), ExitChange("b", 40)]
+    assert [c.cancels for c in exit_changes(working, {sell: 0})] == [True, True]
+
+
+def _broker(tmp_path: Path) -> PaperBroker:
+    return PaperBroker(f"sqlite:///{tmp_path}/paper.db", 100_000)
+
+
+BUY_100 = OrderIntent(OrderSide.BUY, 100, 100.0, 95.0, 110.0, "test")
+DAY2, DAY3 = dt.date(2025, 6, 3), dt.date(2025, 6, 4)
+
+
+def test_closing_a_long_cancels_the_brackets_exits(tmp_path: Path) -> None:
+    """The audit's case: BUY 100, SELL 100, then a bar through the stop. Before the fix the
+    stop still sold 100 and left the account short 100."""
+    broker = _broker(tmp_path)
+    buy_ref = order_ref("TSLA", DAY, "BUY")
+    broker.submit(buy_ref, "TSLA", DAY, BUY_100, close=100.0)
+    sell = OrderIntent(OrderSide.SELL, 100, 100.0, 105.0, 90.0, "test")
+    ticket, _ = broker.submit(order_ref("TSLA", DAY2, "SELL"), "TSLA", DAY2, sell, close=100.0)
+    assert ticket.status == "closed" and broker.position("TSLA", DAY2) == 0
+    assert broker.find_order(buy_ref).status == "exits_cancelled"
+    broker.process_bars("TSLA", _bars([("2025-06-04", 96, 97, 90, 91)]), DAY3)
+    assert broker.position("TSLA", DAY3) == 0
+    assert [f.leg for f in broker.fills_for(buy_ref)] == ["entry"]
+
+
+def test_a_closing_order_still_working_keeps_the_old_exits_from_firing(tmp_path: Path) -> None:
+    broker = _broker(tmp_path)
+    buy_ref = order_ref("TSLA", DAY, "BUY")
+    broker.submit(buy_ref, "TSLA", DAY, BUY_100, close=100.0)
+    sell = OrderIntent(OrderSide.SELL, 100, 103.0, 108.0, 90.0, "test")
+    sell_ref = order_ref("TSLA", DAY2, "SELL")
+    ticket, _ = broker.submit(sell_ref, "TSLA", DAY2, sell, close=100.0)
+    assert ticket.status == "working"  # the limit 103 is above the close: it waits
+    # One bar reaches the old stop (94 < 95) and the new limit (104 > 103): only the SELL trades.
+    broker.process_bars("TSLA", _bars([("2025-06-04", 100, 104, 94, 99)]), DAY3)
+    assert broker.position("TSLA", DAY3) == 0
+    assert [f.leg for f in broker.fills_for(buy_ref)] == ["entry"]
+    assert [(f.leg, f.quantity) for f in broker.fills_for(sell_ref)] == [("entry", 100)]
+
+
+def test_reducing_a_long_shrinks_the_brackets_exits(tmp_path: Path) -> None:
+    broker = _broker(tmp_path)
+    buy_ref = order_ref("TSLA", DAY, "BUY")
+    broker.submit(buy_ref, "TSLA", DAY, BUY_100, close=100.0)
+    sell = OrderIntent(OrderSide.SELL, 40, 100.0, 105.0, 90.0, "test")
+    broker.submit(order_ref("TSLA", DAY2, "SELL"), "TSLA", DAY2, sell, close=100.0)
+    assert broker.position("TSLA", DAY2) == 60
+    broker.process_bars("TSLA", _bars([("2025-06-04", 96, 97, 90, 91)]), DAY3)
+    assert [(f.leg, f.quantity) for f in broker.fills_for(buy_ref)] == [
+        ("entry", 100), ("stop_loss", 60)]
+    assert broker.position("TSLA", DAY3) == 0
+    assert broker.snapshot(DAY3, "TSLA").realized_pnl == pytest.approx(-300.0)  # 60 x -5
+
+
+def test_an_exit_never_trades_more_than_is_held(tmp_path: Path) -> None:
+    """Belt and braces: even if the shares left by a path that adjusted no exits (here a fill
+    written straight into the book), the stop finds nothing to sell and is cancelled."""
+    broker = _broker(tmp_path)
+    buy_ref = order_ref("TSLA", DAY, "BUY")
+    broker.submit(buy_ref, "TSLA", DAY, BUY_100, close=100.0)
+    with broker.engine.begin() as conn:
+        conn.execute(sa.insert(paper_fills).values(
+            order_ref="manual", leg="entry", symbol="TSLA", side="SELL", quantity=100.0,
+            price=100.0, fill_date=DAY2, filled_at=dt.datetime(2025, 6, 3, 20, tzinfo=dt.UTC)))
+    broker.process_bars("TSLA", _bars([("2025-06-04", 96, 97, 90, 91)]), DAY3)
+    assert broker.position("TSLA", DAY3) == 0
+    assert broker.find_order(buy_ref).status == "exits_cancelled"
+
+
+def test_an_older_simulator_database_gains_the_exit_quantity_column(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/old.db"
+    old = sa.MetaData()
+    sa.Table("paper_orders", old, *[
+        sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
+        for c in paper_orders.columns if c.name != "exit_quantity"])
+    engine = sa.create_engine(url)
+    old.create_all(engine)
+    engine.dispose()
+    broker = PaperBroker(url, 10_000)
+    broker.submit(order_ref("TSLA", DAY, "BUY"), "TSLA", DAY, INTENT, close=100.0)
+    assert "exit_quantity" in {c["name"] for c in sa.inspect(broker.engine).get_columns(
+        "paper_orders")}

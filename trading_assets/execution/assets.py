@@ -11,6 +11,7 @@ import warnings
 import dagster as dg
 
 from io_managers.artifact_store import ArtifactStore
+from io_managers.spool import ArtifactSpool
 from resources.broker import BrokerResource
 from resources.database import ArtifactDatabase
 from resources.object_store import ObjectStore
@@ -91,6 +92,7 @@ def order(
     policy: TradingPolicy,
     artifact_db: ArtifactDatabase,
     object_store: ObjectStore,
+    spool: ArtifactSpool,
     trading_signal: TradingSignal,
     market_data: MarketData,
 ) -> dg.MaterializeResult:
@@ -111,6 +113,10 @@ def order(
             kill_switch=policy.kill_switch_reason(),
             backfill=backfill_tag(dict(context.run.tags)),
             latest_session=latest_completed_session(dt.datetime.now(dt.UTC)),
+            spooled=tuple(
+                e.record.step_name or e.record.name
+                for e in spool.pending_for(str(context.partition_key))
+            ),
         )
         prior = placed_order_artifact(ArtifactStore(artifact_db, object_store), symbol, day)
         decision, results = place_once(
@@ -145,7 +151,7 @@ def order(
 def _not_read(symbol: str, day: dt.date, mode: str, why: str) -> PortfolioSnapshot:
     return PortfolioSnapshot(
         as_of=day, symbol=symbol, source=f"{mode}: not read ({why})", cash=0.0, positions=[],
-        total_value=0.0, unrealized_pnl=0.0, realized_pnl=0.0,
+        total_value=0.0, unrealized_pnl=0.0, realized_pnl=0.0, read=False,
     )
 
 
@@ -177,6 +183,7 @@ def portfolio(
     context.add_output_metadata(
         {
             "source": snapshot.source,
+            "read": snapshot.read,
             "total_value": snapshot.total_value,
             "cash": snapshot.cash,
             "positions": len(snapshot.positions),

@@ -16,12 +16,18 @@ KILL_SWITCH = "order_kill_switch"
 MAX_ORDERS_PER_DAY = "order_max_orders_per_day"
 MAX_POSITION = "order_max_position"
 MAX_NOTIONAL = "order_max_notional"
+PRICE_SANITY = "order_price_sanity"
 
 GATES: dict[str, str] = {
     KILL_SWITCH: "no order goes out while TRADING_KILL_SWITCH is on or the kill-switch file exists",
     MAX_ORDERS_PER_DAY: "at most MAX_ORDERS_PER_DAY orders per trading day, all symbols together",
     MAX_POSITION: "the position after the order stays within MAX_POSITION_NOTIONAL",
     MAX_NOTIONAL: "one order's notional stays within MAX_NOTIONAL_PER_ORDER",
+    PRICE_SANITY: (
+        "the signal's levels are on the right sides with risk/reward at MIN_RISK_REWARD, the "
+        "entry is within MAX_ENTRY_DEVIATION_PCT of the latest close, and the stop is not "
+        "already past it"
+    ),
 }
 
 
@@ -52,9 +58,14 @@ def evaluate(
     limits: RiskLimits,
     position_qty: float,
     orders_today: int,
+    prices_note: str = "prices checked against the latest close",
 ) -> list[GateResult]:
-    """The last three gates for an order about to be sent (the kill switch is checked first)."""
-    results = [GateResult(KILL_SWITCH, True, "kill switch off")]
+    """The gates for an order about to be sent (the kill switch and the prices were checked
+    before sizing: they only appear here as passed)."""
+    results = [
+        GateResult(KILL_SWITCH, True, "kill switch off"),
+        GateResult(PRICE_SANITY, True, prices_note),
+    ]
     if orders_today >= limits.max_orders_per_day:
         results.append(GateResult(
             MAX_ORDERS_PER_DAY, False,
@@ -94,7 +105,8 @@ def evaluate(
     return results
 
 
-def blocked_by_sizing(gate: str, reason: str) -> list[GateResult]:
-    """Sizing found no room under one gate's limit: that gate stopped the order."""
+def blocked_by(gate: str, reason: str) -> list[GateResult]:
+    """One gate stopped the order before the others were reached (sizing found no room under
+    its limit, or the prices failed the sanity rule)."""
     notes = {KILL_SWITCH: "kill switch off", gate: reason}
     return [GateResult(name, name != gate, notes.get(name, "not reached")) for name in GATES]

@@ -1,16 +1,38 @@
 """Orders, fills and the account at Interactive Brokers, as the project's typed values.
 
 Orders are found by their orderRef prefix (the partition's reference) among open orders,
-completed orders and executions, so a retry after a crash finds what was already sent.
+completed orders and executions, so a retry after a crash finds what was already sent. Before an
+order that reduces a position is sent, the working exits of earlier brackets for the symbol
+(found by the prefix ``ts:<SYMBOL>``) are cancelled or shrunk, so an exit can never sell shares
+that are gone.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from typing import Any
 
-from resources.ibkr import IbkrError, IbkrSession, IbkrUnreachableError, mask_account, ref_matches
+from ib_async import OrderStatus
+
+from resources.ibkr import (
+    IbkrError,
+    IbkrPositionChangedError,
+    IbkrSession,
+    IbkrUnreachableError,
+    mask_account,
+    ref_matches,
+)
 from trading_assets.calendar import latest_completed_session
+from trading_assets.execution.exits import (
+    OCA_CANCEL_WITH_BLOCK,
+    ExitChange,
+    WorkingExits,
+    exit_changes,
+    exit_room,
+    oca_group,
+    opens_position,
+)
 from trading_assets.execution.rules import OrderIntent, order_ref
 from trading_assets.models import (
     Fill,
@@ -132,12 +154,19 @@ class IbkrBroker:
         contract = self.session.stock(symbol)
         side = intent.side.value
         position = self.position(symbol, day)
-        opens = (intent.side is OrderSide.BUY and position >= 0) or (
-            intent.side is OrderSide.SELL and position <= 0
-        )
-        if opens:
+        # Earlier brackets' exits first: once this order fills they may not trade more than is
+        # left, or a later stop/target fill would take the account short.
+        if self._fit_exits(symbol, exit_room(position, intent.side, intent.quantity), ref):
+            now = self.position(symbol, day)
+            if now != position:
+                raise IbkrPositionChangedError(
+                    f"the {symbol} position moved from {position:g} to {now:g} while earlier "
+                    f"exits were being adjusted; {ref} was not sent, and the retry sizes it again"
+                )
+        if opens_position(intent.side, position):
             orders = self.session.bracket(
-                side, intent.quantity, intent.limit_price, intent.take_profit, intent.stop_loss
+                side, intent.quantity, intent.limit_price, intent.take_profit, intent.stop_loss,
+                oca_group=oca_group(ref), oca_type=OCA_CANCEL_WITH_BLOCK,
             )
         else:
             orders = [self.session.limit(side, intent.quantity, intent.limit_price)]
@@ -163,6 +192,75 @@ class IbkrBroker:
                 f"{ref} was sent but the gateway does not list it yet; the retry looks it up again"
             )
         return placed, True
+
+    def _fit_exits(self, symbol: str, room: dict[OrderSide, float], ref: str) -> bool:
+        """Cancel or shrink the working exits of earlier brackets for ``symbol`` (oldest first)
+        until they fit ``room``, and wait for the gateway to confirm. True if anything changed.
+
+        Raises IbkrPositionChangedError when an exit filled instead of being cancelled.
+        """
+        prefix = f"{REF_PREFIX}{symbol}"
+        legs: dict[str, list[Any]] = defaultdict(list)
+        for trade in self.session.trades_with_ref(prefix):
+            o = trade.order
+            if o.parentId and not trade.isDone():
+                legs[f"{o.orderRef}#{o.parentId}"].append(trade)
+        working = [
+            WorkingExits(key, OrderSide(trades[0].order.action),
+                         max(t.order.totalQuantity - _filled(t) for t in trades))
+            for key, trades in sorted(legs.items(), key=lambda kv: _bracket_age(kv[0]))
+        ]
+        changes = exit_changes(working, room)
+        if not changes:
+            return False
+        own_id = self.session.settings.client_id
+        foreign = [t for c in changes for t in legs[c.key] if t.order.clientId != own_id]
+        if foreign:
+            o = foreign[0].order
+            raise IbkrError(
+                f"{ref} would reduce the {symbol} position, but the exit order {o.orderRef} "
+                f"#{o.orderId} was placed by API client id {o.clientId} and only that client can "
+                f"cancel or resize it (this is IBKR_CLIENT_ID={own_id}); nothing was sent. "
+                f"Cancel the exits of {o.orderRef} in TWS, or set IBKR_CLIENT_ID={o.clientId}, "
+                "then re-materialize order"
+            )
+        targets: dict[object, tuple[float | None, float]] = {}  # order -> (new size, filled)
+        for change in changes:
+            for t in legs[change.key]:
+                filled = _filled(t)
+                key = _order_key(t.order)
+                if change.cancels:
+                    targets[key] = (None, filled)
+                    self.session.cancel(t.order)
+                else:
+                    targets[key] = (filled + change.quantity, filled)
+                    self.session.resize(t.contract, t.order, filled + change.quantity)
+        self.session.log.warning(f"{symbol}: before sending {ref}: {_describe(changes)}")
+        self.session.wait_until(
+            f"adjusting the exits of earlier {symbol} brackets ({_describe(changes)})",
+            lambda: self._exits_settled(prefix, targets, ref),
+        )
+        return True
+
+    def _exits_settled(
+        self, prefix: str, targets: dict[object, tuple[float | None, float]], ref: str
+    ) -> bool:
+        found = {_order_key(t.order): t for t in self.session.trades_with_ref(prefix)}
+        settled = True
+        for key, (total, filled_before) in targets.items():
+            t = found.get(key)
+            if t is None:
+                continue
+            if t.orderStatus.status == OrderStatus.Filled or _filled(t) > filled_before:
+                raise IbkrPositionChangedError(
+                    f"the exit {t.order.orderRef} #{t.order.orderId} filled while it was being "
+                    f"adjusted; {ref} was not sent, and the retry sizes it again"
+                )
+            if t.isDone():
+                continue
+            if total is None or t.order.totalQuantity != total:
+                settled = False
+        return settled
 
     # -- account ---------------------------------------------------------------------------------
 
@@ -203,6 +301,30 @@ class IbkrBroker:
             realized_pnl=round(values.get("RealizedPnL", 0.0), 2),
             fills_today=fills,
         )
+
+
+def _order_key(order: Any) -> object:
+    """The permanent id (the same in open and completed orders), else client and order id."""
+    return order.permId or (order.clientId, order.orderId)
+
+
+def _filled(trade: Any) -> float:
+    return float(trade.orderStatus.filled or 0.0)
+
+
+def _bracket_age(key: str) -> tuple[str, int]:
+    """Sort key of a bracket 'ts:SYM:date:SIDE#parentId': by trading day, then order id."""
+    ref, _, parent = key.rpartition("#")
+    day = _day_of_ref(ref) or ""
+    return day, int(parent) if parent.isdigit() else 0
+
+
+def _describe(changes: list[ExitChange]) -> str:
+    return "; ".join(
+        f"cancelled the exits of {c.key.partition('#')[0]}" if c.cancels
+        else f"resized the exits of {c.key.partition('#')[0]} to {c.quantity:g} shares"
+        for c in changes
+    )
 
 
 def _aware(when: dt.datetime) -> dt.datetime:

@@ -2,14 +2,16 @@
 
 Fill model (documented in the README): an order is placed at the close of its trading day; a
 marketable limit fills at that close, otherwise it works on later bars (fills when the bar trades
-through the limit). Once the entry fills, the stop loss and take profit work on later bars; a bar
-that touches both exits at the stop (the conservative reading of a daily bar).
+through the limit). Once the entry fills, the stop loss and take profit work on later bars as
+one-cancels-other; a bar that touches both exits at the stop (the conservative reading of a daily
+bar). An order that reduces a position first cancels or shrinks the working exits of the symbol's
+earlier brackets (as at IBKR), and an exit never trades more shares than are held.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -19,6 +21,12 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from trading_assets.calendar import TIMEZONE
+from trading_assets.execution.exits import (
+    WorkingExits,
+    exit_changes,
+    exit_room,
+    opens_position,
+)
 from trading_assets.execution.rules import OrderIntent
 from trading_assets.models import (
     Fill,
@@ -45,7 +53,11 @@ orders = sa.Table(
     sa.Column("stop_loss", sa.Float),
     sa.Column("take_profit", sa.Float),
     sa.Column("bracket", sa.Boolean, nullable=False),
-    # working -> filled (bracket legs working) -> closed
+    # Shares the exits trade once the entry filled; NULL: the order's quantity. A later order
+    # that reduces the position shrinks it.
+    sa.Column("exit_quantity", sa.Float),
+    # working -> filled (bracket legs working) -> closed (an exit filled) or exits_cancelled (a
+    # later order closed the position first)
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("submitted_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("processed_through", sa.Date, nullable=False),
@@ -140,6 +152,21 @@ class PaperBroker:
         self.engine = sa.create_engine(url, connect_args=_connect_args(url))
         self.starting_cash = starting_cash
         _meta.create_all(self.engine)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Bring a simulator database from an older version up to the current table."""
+        def present() -> set[str]:
+            return {c["name"] for c in sa.inspect(self.engine).get_columns(orders.name)}
+
+        if "exit_quantity" in present():
+            return
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(sa.text(f"ALTER TABLE {orders.name} ADD COLUMN exit_quantity FLOAT"))
+        except sa.exc.DBAPIError:
+            if "exit_quantity" not in present():  # not another process that got there first
+                raise
 
     # -- orders -------------------------------------------------------------------------------
 
@@ -151,11 +178,13 @@ class PaperBroker:
     def submit(
         self, ref: str, symbol: str, day: dt.date, intent: OrderIntent, close: float
     ) -> tuple[OrderTicket, bool]:
-        """Place the day's order once; returns (ticket, created). A repeat returns the original."""
+        """Place the day's order once; returns (ticket, created). A repeat returns the original.
+
+        In the same transaction, the working exits of the symbol's earlier brackets are cancelled
+        or shrunk so that, once this order fills, they cover no more than is left.
+        """
         position = self.position(symbol, day)
-        opens = (intent.side is OrderSide.BUY and position >= 0) or (
-            intent.side is OrderSide.SELL and position <= 0
-        )
+        opens = opens_position(intent.side, position)
         row = {
             "order_ref": ref,
             "symbol": symbol,
@@ -173,6 +202,7 @@ class PaperBroker:
         try:
             with self.engine.begin() as conn:
                 conn.execute(sa.insert(orders).values(**row))
+                self._fit_exits(conn, symbol, exit_room(position, intent.side, intent.quantity))
                 marketable = (intent.side is OrderSide.BUY and close <= intent.limit_price) or (
                     intent.side is OrderSide.SELL and close >= intent.limit_price
                 )
@@ -210,19 +240,50 @@ class PaperBroker:
             ).first()
         return _ticket(row) if row else None
 
+    def _fit_exits(self, conn: sa.Connection, symbol: str, room: dict[OrderSide, float]) -> None:
+        """Cancel or shrink the symbol's working exits (oldest first) until they fit ``room``."""
+        rows = conn.execute(
+            sa.select(orders)
+            .where(orders.c.symbol == symbol, orders.c.bracket, orders.c.status == "filled")
+            .order_by(orders.c.trade_date)
+        ).all()
+        working = [
+            WorkingExits(r.order_ref, _exit_side(r.side), _exit_quantity(r._mapping))
+            for r in rows
+        ]
+        for change in exit_changes(working, room):
+            values: dict[str, object] = {"exit_quantity": change.quantity}
+            if change.cancels:
+                values["status"] = "exits_cancelled"
+            conn.execute(
+                sa.update(orders).where(orders.c.order_ref == change.key).values(**values)
+            )
+
+    def _held(self, conn: sa.Connection, symbol: str, through: dt.date) -> float:
+        """The symbol's position from the fills up to ``through``, this transaction's included."""
+        signed = sa.case((fills.c.side == OrderSide.BUY.value, fills.c.quantity),
+                         else_=-fills.c.quantity)
+        total = conn.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(signed), 0.0)).where(
+                fills.c.symbol == symbol, fills.c.fill_date <= through
+            )
+        ).scalar_one()
+        return float(total)
+
     def _record_fill(
-        self, conn: sa.Connection, order: dict, leg: str, price: float, day: dt.date
+        self, conn: sa.Connection, order: dict, leg: str, price: float, day: dt.date,
+        quantity: float | None = None,
     ) -> None:
         side = OrderSide(order["side"])
         if leg != "entry":
-            side = OrderSide.SELL if side is OrderSide.BUY else OrderSide.BUY
+            side = _exit_side(side.value)
         conn.execute(
             sa.insert(fills).values(
                 order_ref=order["order_ref"],
                 leg=leg,
                 symbol=order["symbol"],
                 side=side.value,
-                quantity=order["quantity"],
+                quantity=order["quantity"] if quantity is None else quantity,
                 price=round(price, 4),
                 fill_date=day,
                 filled_at=_close_time(day),
@@ -235,30 +296,41 @@ class PaperBroker:
         order["status"] = status
 
     def process_bars(self, symbol: str, bars: pd.DataFrame, through: dt.date) -> int:
-        """Work the symbol's open orders against bars after their last processed day."""
+        """Work the symbol's open orders against bars after their last processed day.
+
+        Day by day, all orders on each bar (oldest order first), so every fill sees the position
+        the earlier days' fills left.
+        """
         touched = 0
         with self.engine.begin() as conn:
-            open_orders = conn.execute(
-                sa.select(orders).where(
-                    orders.c.symbol == symbol,
-                    orders.c.status.in_(("working", "filled")),
-                    orders.c.processed_through < through,
-                )
-            ).all()
-            for row in open_orders:
-                order = dict(row._mapping)
-                window = bars[
-                    (bars.index.date > order["processed_through"]) & (bars.index.date <= through)
-                ]
-                for ts, bar in window.iterrows():
-                    touched += self._work_bar(conn, order, ts.date(), bar)
-                    if order["status"] == "closed":
-                        break
-                conn.execute(
-                    sa.update(orders)
-                    .where(orders.c.order_ref == order["order_ref"])
-                    .values(processed_through=through)
-                )
+            open_orders = [
+                dict(row._mapping)
+                for row in conn.execute(
+                    sa.select(orders)
+                    .where(
+                        orders.c.symbol == symbol,
+                        orders.c.status.in_(("working", "filled")),
+                        orders.c.processed_through < through,
+                    )
+                    .order_by(orders.c.trade_date)
+                ).all()
+            ]
+            if not open_orders:
+                return 0
+            start = min(o["processed_through"] for o in open_orders)
+            window = bars[(bars.index.date > start) & (bars.index.date <= through)]
+            for ts, bar in window.iterrows():
+                day = ts.date()
+                for order in open_orders:
+                    if order["status"] in ("working", "filled") and day > order[
+                        "processed_through"
+                    ]:
+                        touched += self._work_bar(conn, order, day, bar)
+            conn.execute(
+                sa.update(orders)
+                .where(orders.c.order_ref.in_([o["order_ref"] for o in open_orders]))
+                .values(processed_through=through)
+            )
         return touched
 
     def _work_bar(self, conn: sa.Connection, order: dict, day: dt.date, bar: pd.Series) -> int:
@@ -269,19 +341,40 @@ class PaperBroker:
                 price = min(bar["open"], limit) if buy else max(bar["open"], limit)
                 self._record_fill(conn, order, "entry", price, day)
                 return 1
+            # A DAY order, as at IBKR: it works through the next session only. Left working, old
+            # entries would fill later on top of newer ones, past the position limits.
+            conn.execute(
+                sa.update(orders)
+                .where(orders.c.order_ref == order["order_ref"])
+                .values(status="expired")
+            )
+            order["status"] = "expired"
             return 0
         stop, target = order["stop_loss"], order["take_profit"]
         stop_hit = bar["low"] <= stop if buy else bar["high"] >= stop
         target_hit = bar["high"] >= target if buy else bar["low"] <= target
+        if not (stop_hit or target_hit):
+            return 0
+        # An exit closes what the bracket opened and never more: it cannot take the position
+        # through zero, whatever else traded the symbol since.
+        held = self._held(conn, order["symbol"], day)
+        held_by_side = max(held, 0.0) if buy else max(-held, 0.0)
+        quantity = min(_exit_quantity(order), held_by_side)
+        if quantity <= 0:
+            conn.execute(
+                sa.update(orders)
+                .where(orders.c.order_ref == order["order_ref"])
+                .values(status="exits_cancelled", exit_quantity=0.0)
+            )
+            order["status"] = "exits_cancelled"
+            return 0
         if stop_hit:
             price = min(bar["open"], stop) if buy else max(bar["open"], stop)
-            self._record_fill(conn, order, "stop_loss", price, day)
+            self._record_fill(conn, order, "stop_loss", price, day, quantity)
             return 1
-        if target_hit:
-            price = max(bar["open"], target) if buy else min(bar["open"], target)
-            self._record_fill(conn, order, "take_profit", price, day)
-            return 1
-        return 0
+        price = max(bar["open"], target) if buy else min(bar["open"], target)
+        self._record_fill(conn, order, "take_profit", price, day, quantity)
+        return 1
 
     def fills_for(self, ref: str) -> list[Fill]:
         with self.engine.connect() as conn:
@@ -367,6 +460,15 @@ class PaperBroker:
 
     def equity(self, as_of: dt.date) -> float:
         return self.snapshot(as_of, symbol="*").total_value
+
+
+def _exit_side(entry_side: str) -> OrderSide:
+    return OrderSide.SELL if entry_side == OrderSide.BUY.value else OrderSide.BUY
+
+
+def _exit_quantity(order: Mapping[str, object]) -> float:
+    exit_quantity = order.get("exit_quantity")
+    return float(order["quantity"] if exit_quantity is None else exit_quantity)  # type: ignore[arg-type]
 
 
 def _connect_args(url: str) -> dict:

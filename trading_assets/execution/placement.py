@@ -13,7 +13,14 @@ from dataclasses import dataclass
 
 from trading_assets.execution import gates
 from trading_assets.execution.gates import GateResult
-from trading_assets.execution.rules import NoOrder, RiskLimits, decide, order_ref
+from trading_assets.execution.rules import (
+    NoOrder,
+    RiskLimits,
+    decide,
+    order_ref,
+    price_note,
+    price_problem,
+)
 from trading_assets.execution.venue import Venue
 from trading_assets.models import MarketData, OrderDecision, TradingSignal
 
@@ -32,6 +39,8 @@ class OrderRequest:
     kill_switch: str | None = None  # why the kill switch is on
     backfill: str | None = None  # the run tag that marks a backfill
     latest_session: dt.date | None = None  # the latest completed session when the run started
+    # Artifacts of this partition only in the local spool (a store was down): unverified inputs.
+    spooled: tuple[str, ...] = ()
 
 
 def _not_placed(req: OrderRequest, reason: str) -> OrderDecision:
@@ -71,6 +80,13 @@ def place_once(
             "reason": f"already placed ({prior.order.order_ref}); not placed again",
         })
         return reused, gates.clear("an order already exists for this partition; none sent")
+    if req.spooled:
+        reason = (
+            f"not traded: {len(req.spooled)} artifact(s) of this partition are only in the local "
+            f"spool, not verified in the stores ({', '.join(req.spooled)}); run `trading-signals "
+            "reconcile` once the stores are back, then re-materialize order"
+        )
+        return _not_placed(req, reason), gates.clear("inputs not in the stores; nothing sent")
     blocked = _never_to_broker(req)
     if blocked:
         return _not_placed(req, blocked), gates.clear("nothing sent to a broker")
@@ -100,6 +116,12 @@ def place_once(
             intent = decide(req.signal, limits=req.limits, equity=0.0, position_qty=0.0)
             reason = intent.reason if isinstance(intent, NoOrder) else "no order"
             return _not_placed(req, reason), gates.clear("no order wanted; none sent")
+        # The model's prices are checked against the market before anything is sized or sent.
+        close = req.market.latest_close
+        problem = price_problem(req.signal, latest_close=close, limits=req.limits)
+        if problem:
+            reason = f"not traded: {problem}"
+            return _not_placed(req, reason), gates.blocked_by(gates.PRICE_SANITY, reason)
         position = venue.position(req.symbol, req.day)
         intent = decide(
             req.signal, limits=req.limits, equity=venue.equity(req.day), position_qty=position
@@ -107,11 +129,12 @@ def place_once(
         if isinstance(intent, NoOrder):
             if intent.gate:
                 reason = f"not traded: risk gate {intent.gate}: {intent.reason}"
-                return _not_placed(req, reason), gates.blocked_by_sizing(intent.gate, reason)
+                return _not_placed(req, reason), gates.blocked_by(intent.gate, reason)
             return _not_placed(req, intent.reason), gates.clear(f"no order: {intent.reason}")
         results = gates.evaluate(
             intent, limits=req.limits, position_qty=position,
             orders_today=venue.orders_placed_on(req.day),
+            prices_note=price_note(req.signal, latest_close=close),
         )
         tripped = [g for g in results if not g.passed]
         if tripped:

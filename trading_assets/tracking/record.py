@@ -154,16 +154,18 @@ def build_run_spec(
         "bars": str(len(outcome.market_data.bars)),
         "trading_mode": order.mode,
     }
+    # An account that was not read has no value to chart: log nothing rather than zeros.
+    account = portfolio if portfolio.read else None
     metrics: dict[str, float | None] = {
         "latest_price": outcome.market_data.latest_close,
         "confidence": signal.confidence_score,
-        "portfolio_value": portfolio.total_value,
+        "portfolio_value": account.total_value if account else None,
         "order_placed": 1.0 if order.placed else 0.0,
-        "cash": portfolio.cash,
-        "unrealized_pnl": portfolio.unrealized_pnl,
-        "realized_pnl": portfolio.realized_pnl,
-        "positions": float(len(portfolio.positions)),
-        "fills_today": float(len(portfolio.fills_today)),
+        "cash": account.cash if account else None,
+        "unrealized_pnl": account.unrealized_pnl if account else None,
+        "realized_pnl": account.realized_pnl if account else None,
+        "positions": float(len(account.positions)) if account else None,
+        "fills_today": float(len(account.fills_today)) if account else None,
         "entry_price": signal.entry_price,
         "stop_loss": signal.stop_loss,
         "take_profit": signal.take_profit,
