@@ -107,9 +107,13 @@ class ArtifactSpool(dg.ConfigurableResource):
     def pending_for(self, partition_key: str) -> list[SpoolEntry]:
         return [e for e in self.entries() if e.record.partition_key == partition_key]
 
-    def count(self) -> int:
+    def write_keys(self) -> list[str]:
+        """The write keys of the pending entries, sorted (cheap: no entry is read)."""
         folder = self._pending()
-        return sum(1 for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else 0
+        return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+    def count(self) -> int:
+        return len(self.write_keys())
 
     def read(self, write_key: str) -> SpoolEntry:
         path = self._pending() / write_key / ENTRY_FILE

@@ -98,3 +98,29 @@ def test_a_corrupted_object_fails_its_storage_check(
     assert stored_artifact_problems(store, "order", "2025-06-02|TSLA") == []
     assert stored_artifact_problems(store, "order", "2025-06-03|TSLA") == [
         "no artifact row for order 2025-06-03|TSLA"]
+
+
+def test_a_short_history_warns_and_the_graph_still_runs(
+    tmp_path: Path, data_env: dict[str, str], instance: dg.DagsterInstance
+) -> None:
+    bars = synthetic_bars("TSLA", TRADING_DAY, 300).bars.iloc[-120:]
+    result = _run(_csv_env(tmp_path, data_env, bars), instance)
+    evaluations = _evaluations(result)
+    assert evaluations["market_data_enough_bars"] is False  # WARN: SMA 200 is left out
+    assert evaluations["market_data_no_missing_days"] is True
+    assert "trading_signal" in _materialized(result)
+
+
+def test_inconsistent_ohlc_from_a_file_never_gets_past_market_data(
+    tmp_path: Path, data_env: dict[str, str], instance: dg.DagsterInstance
+) -> None:
+    # The folder source refuses such a bar itself (market_data_ohlc_consistent guards sources
+    # that do not, such as the broker's bars): the step fails naming the file, day and fix.
+    bars = synthetic_bars("TSLA", TRADING_DAY, 300).bars.copy()
+    day = pd.Timestamp("2025-05-01")
+    bars.loc[day, "high"] = bars.loc[day, "low"] - 1.0  # a high below the low
+    result = _run(_csv_env(tmp_path, data_env, bars), instance)
+    assert not result.success and _materialized(result) == set()
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    message = str(failure.step_failure_data.error)
+    assert "TSLA.csv" in message and "2025-05-01 is inconsistent" in message

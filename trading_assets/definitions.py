@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +22,10 @@ from trading_assets.sensors import (
     watchlist_sensor,
 )
 from trading_assets.tracking.assets import mlflow_run
+
+# Dagster builds its own sensors with a beta `owners` parameter; the warning is not ours to act on
+# and would greet every user of the command line.
+warnings.filterwarnings("ignore", category=dg.BetaWarning, message="Parameter `owners`")
 
 ASSETS = [market_data, daily_chart, weekly_chart, llm_analysis, trading_signal, order, portfolio]
 # After the seven, never before them: MLflow down or slow cannot hold up the order or portfolio.

@@ -1,6 +1,10 @@
 """Sensors: keep the symbol partitions in step with the watchlist; alert on failed runs;
 replay the local spool once the stores are back."""
 
+import hashlib
+import json
+import time
+
 import dagster as dg
 
 from io_managers.resilience import first_line, is_transient
@@ -87,7 +91,7 @@ def spool_reconcile_sensor(
     spool: ArtifactSpool,
     artifact_db: ArtifactDatabase,
     object_store: ObjectStore,
-) -> dg.RunRequest | dg.SkipReason:
+) -> dg.SensorResult | dg.SkipReason:
     waiting = spool.count()
     if waiting == 0:
         return dg.SkipReason("the spool is empty")
@@ -99,10 +103,25 @@ def spool_reconcile_sensor(
     down = stores_down(artifact_db, object_store)
     if down:
         return dg.SkipReason(f"{waiting} spooled; waiting for {down}")
+    # The same entries left behind by a replay (damaged ones, or a store that failed again
+    # mid-replay) are retried every half hour, not every minute: one failed run and its alert
+    # say what is wrong; a run a minute would bury them.
+    contents = hashlib.sha256(" ".join(spool.write_keys()).encode()).hexdigest()
+    now = time.time()
+    last = json.loads(context.cursor) if context.cursor else {}
+    if last.get("contents") == contents and now - float(last.get("at", 0)) < SAME_SPOOL_RETRY_S:
+        return dg.SkipReason(
+            f"{waiting} spooled, the same entries as the last replay; it is retried every "
+            f"{SAME_SPOOL_RETRY_S // 60} minutes (or run `trading-signals reconcile`)"
+        )
     context.log.info(f"{waiting} artifacts in {spool.describe()} and both stores answer")
-    return dg.RunRequest(tags={"trading-signals/spooled": str(waiting)})
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(tags={"trading-signals/spooled": str(waiting)})],
+        cursor=json.dumps({"contents": contents, "at": now}),
+    )
 
 
+SAME_SPOOL_RETRY_S = 1800
 IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,

@@ -150,8 +150,12 @@ def test_both_stores_down_then_back_and_the_rerun_completes(
     faulty.database.forward()
     faulty.objects.forward()
     with dg.build_sensor_context(instance=instance, resources=_resources(faulty.env)) as context:
-        request = spool_reconcile_sensor(context)
-    assert isinstance(request, dg.RunRequest)
+        requested = spool_reconcile_sensor(context)
+        assert isinstance(requested, dg.SensorResult) and len(requested.run_requests or []) == 1
+        # The next tick, same entries: no second run a minute later.
+        context.update_cursor(requested.cursor)
+        again = spool_reconcile_sensor(context)
+    assert isinstance(again, dg.SkipReason) and "same entries" in (again.skip_message or "")
     job = build_definitions(resources_from_environment(faulty.env)).resolve_job_def(
         "reconcile_spool_job"
     )
