@@ -269,3 +269,26 @@ def test_stored_decisions_are_reused_without_contacting_the_broker(
     assert again.reused_existing and again.order == first.order
 
 
+
+
+def test_a_hundred_real_materializations_of_order_send_one_bracket(
+    ibkr_env: dict[str, str], gateway: FakeGateway, instance: dg.DagsterInstance,
+    materialize: Materialize,
+) -> None:
+    """The asset itself (IO manager, stored-order lookup, gateway lookups), not just its rules."""
+    from tests.ibkr.conftest import signal_asset
+    from trading_assets.market_data.assets import market_data
+    from trading_assets.partitions import partition_key_for
+
+    resources = wired(ibkr_env, gateway)
+    assert materialize(resources).success
+    assert len(gateway.placed()) == 3  # entry, stop loss, take profit
+    assets = [market_data, signal_asset(buy_signal(action="SELL")), order]
+    for _ in range(100):
+        result = dg.materialize(
+            assets, selection=[order], partition_key=partition_key_for("TSLA", LATEST),
+            resources=resources, instance=instance,
+        )
+        assert _decision(result).reused_existing
+    assert len(gateway.placed()) == 3
+    assert {o.order.orderRef for o in gateway.placed()} == {f"ts:TSLA:{LATEST}:BUY"}
