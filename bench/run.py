@@ -56,8 +56,16 @@ def measure(
     process, one_run = pipeline.process_figures(root)
     figures += process
     section(f"backfill {sizes.backfill_symbols} x {sizes.backfill_days}")
+    backfill = pipeline.backfill_figure(
+        root, sizes.backfill_symbols, sizes.backfill_days, one_run
+    )
+    figures.append(backfill)
+    section(f"backfill {sizes.backfill_symbols} x {sizes.backfill_days} without the pool limit")
     figures.append(
-        pipeline.backfill_figure(root, sizes.backfill_symbols, sizes.backfill_days, one_run)
+        pipeline.backfill_figure(
+            root, sizes.backfill_symbols, sizes.backfill_days, one_run, pool_limit=False,
+            compared_to=backfill,
+        )
     )
     reason = storage.postgres_available() if with_postgres else "--no-postgres"
     with storage.backends(root, with_postgres=reason is None) as found:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import itertools
+import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -76,6 +77,8 @@ def s3_server() -> Iterator[ObjectStore]:
 
     from resources.s3_object_store import s3_object_store
 
+    # Its web server logs every request; 800 lines of them would bury the table.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -107,8 +110,10 @@ def _bare_write(engine: sa.Engine, objects: ObjectStore, record: ArtifactRecord,
                 data: bytes, key: str) -> None:
     """The floor: put the same bytes and insert the same row, nothing else."""
     objects.put(key, data, "application/octet-stream")
+    # A write key of its own: the row's is unique, and already taken by the row it copies.
+    row = record.model_dump(exclude={"id"}) | {"write_key": uuid.uuid4().hex}
     with engine.begin() as conn:
-        conn.execute(sa.insert(artifacts).values(**record.model_dump(exclude={"id"})))
+        conn.execute(sa.insert(artifacts).values(**row))
 
 
 def write_load_figures(backend: Backend, values: dict[str, object], rounds: int) -> list[Figure]:

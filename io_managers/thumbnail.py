@@ -8,6 +8,9 @@ import io
 from PIL import Image
 
 THUMBNAIL_WIDTH = 360
+# A chart is a few flat colours: a 64-colour palette keeps it legible at a third of the bytes
+# (every run writes two of these into Dagster's event log), faster than PNG's `optimize`.
+THUMBNAIL_COLORS = 64
 
 
 def png_thumbnail(png: bytes, width: int = THUMBNAIL_WIDTH) -> bytes:
@@ -17,8 +20,9 @@ def png_thumbnail(png: bytes, width: int = THUMBNAIL_WIDTH) -> bytes:
         if image.width > width:
             height = max(1, round(image.height * width / image.width))
             image = image.resize((width, height), Image.Resampling.LANCZOS)
+        image = image.convert("RGB").quantize(colors=THUMBNAIL_COLORS)
         out = io.BytesIO()
-        image.save(out, format="PNG", optimize=True)
+        image.save(out, format="PNG")
     return out.getvalue()
 
 

@@ -25,7 +25,6 @@ from resources.market_data import MarketDataResource
 from resources.mlflow_tracking import MlflowTracking, is_remote_uri
 from resources.notifier import WebhookNotifier
 from resources.object_store import LocalObjectStore, ObjectStore
-from resources.s3_object_store import DEFAULT_BUCKET, DEFAULT_REGION, s3_object_store
 from resources.trading_policy import TradingPolicy
 from resources.watchlist import WatchlistResource
 
@@ -116,6 +115,8 @@ def minio_endpoint_url(env: Mapping[str, str]) -> str | None:
 
 
 def minio_bucket(env: Mapping[str, str]) -> str:
+    from resources.s3_object_store import DEFAULT_BUCKET
+
     bucket = env.get("MINIO_BUCKET", "").strip() or DEFAULT_BUCKET
     if not _BUCKET_NAME.match(bucket) or ".." in bucket:
         raise SettingError(
@@ -139,6 +140,9 @@ def object_store_from_environment(env: Mapping[str, str], data: Path) -> ObjectS
             f"MINIO_ENDPOINT is set with only one of MINIO_ACCESS_KEY / MINIO_SECRET_KEY: set "
             f"{missing} too (or neither, to use the AWS credential chain)"
         )
+    # boto3 and dagster-aws cost ~0.45 s to import: only when S3 is configured.
+    from resources.s3_object_store import DEFAULT_REGION, s3_object_store
+
     return s3_object_store(
         endpoint_url=endpoint,
         bucket=minio_bucket(env),

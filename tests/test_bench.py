@@ -5,14 +5,18 @@ Timings are never asserted here; `make bench` is where the targets are measured.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
-
-import pytest
 
 from bench import pipeline, storage
 from bench.run import _sample_values, table
 from bench.stats import Figure, p95
+from io_managers.artifact_store import ArtifactStore
+from resources.environment import resources_from_environment
+from tests.servers import unavailable
+from trading_assets.models import OrderDecision
+from trading_assets.tracking.record import TRACKED_ASSETS
 
 
 def test_p95_is_the_nearest_rank() -> None:
@@ -27,9 +31,32 @@ def test_chart_figures_compare_both_charts_with_bare_mplfinance() -> None:
     assert all(f.value and f.value > 0 and f.baseline_value for f in figures)
 
 
+# Fixed, closed sessions: on the first the offline analyst holds, on the second it buys, so both
+# of the order step's branches run. Nothing here depends on today's date or calendar.
+HOLD_DAY, BUY_DAY = dt.date(2025, 4, 22), dt.date(2025, 4, 23)
+
+
 def test_one_partition_through_dagster_and_directly(tmp_path: Path) -> None:
-    figure = pipeline.partition_figure(tmp_path, repeat=1)
+    figure = pipeline.partition_figure(tmp_path, repeat=1, last=BUY_DAY)
     assert figure.value and figure.baseline_value and figure.met is not None
+    assert "checks" in figure.note
+
+
+def test_the_direct_partition_stores_all_seven_artifacts_and_reads_them_back(
+    tmp_path: Path,
+) -> None:
+    assert pipeline.trading_days(2, last=BUY_DAY) == [HOLD_DAY, BUY_DAY]
+    with pipeline.sandbox(tmp_path, "direct") as env:
+        resources = resources_from_environment(env)
+        store = ArtifactStore(resources["artifact_db"], resources["object_store"])
+        for day, placed in ((HOLD_DAY, False), (BUY_DAY, True)):
+            ids = pipeline._direct_partition(resources, "BENCH", day)
+            key = f"{day.isoformat()}|BENCH"
+            newest = [store.latest_record(asset, key) for asset in TRACKED_ASSETS]
+            assert [r.id for r in newest] == ids
+            assert all(r.run_id for r in newest), "every row carries its MLflow run id"
+            decision = store.load_latest("order", key)
+            assert isinstance(decision, OrderDecision) and decision.placed is placed
 
 
 def test_storage_figures_on_sqlite(tmp_path: Path) -> None:
@@ -56,11 +83,28 @@ def test_table_lists_every_figure_with_its_baseline() -> None:
     json.dumps([f.as_dict() for f in figures])
 
 
-@pytest.mark.skipif(storage.postgres_available() is not None, reason="no PostgreSQL server")
 def test_storage_figures_on_postgres_and_s3(tmp_path: Path) -> None:
+    missing = storage.postgres_available()
+    if missing is not None:
+        unavailable(missing)  # skips locally, fails under CI=true
     with storage.backends(tmp_path, with_postgres=True) as found:
         backend = found[1]
         figures = storage.write_load_figures(backend, _sample_values(), rounds=1)
         figures += storage.query_figures(backend, rows=1_500, repeat=2)
     assert len(figures) == 5
     assert next(f for f in figures if "by run" in f.name).note.startswith("7 rows returned")
+
+
+def test_the_pool_comparison_drops_only_the_pool_limit(tmp_path: Path) -> None:
+    import yaml
+
+    with pipeline.sandbox(tmp_path, "pools") as env:
+        home = Path(env["DAGSTER_HOME"])
+        kept = yaml.safe_load((home / "dagster.yaml").read_text())
+        pipeline._without_pool_limits(home)
+        changed = yaml.safe_load((home / "dagster.yaml").read_text())
+        assert "pools" in kept["concurrency"] and "pools" not in changed["concurrency"]
+        assert changed["concurrency"]["runs"] == kept["concurrency"]["runs"]
+        assert pipeline.pool_waits(home) == (0, 0.0)
+    # The project's own instance keeps its limit: only the sandbox copy changed.
+    assert "pools" in yaml.safe_load((pipeline.ROOT / "dagster.yaml").read_text())["concurrency"]
