@@ -42,7 +42,8 @@ def object_key(
 
 def write_key(run_id: str, asset_name: str, partition_key: str, content_hash: str) -> str:
     """The row's unique key: one write of this content, by this run, for this asset-partition."""
-    return hashlib.sha256(f"{run_id}|{asset_name}|{partition_key}|{content_hash}".encode()).hexdigest()
+    text = f"{run_id}|{asset_name}|{partition_key}|{content_hash}"
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class StoreUnavailableError(RuntimeError):

@@ -70,7 +70,9 @@ class ArtifactSpool(dg.ConfigurableResource):
         Spooling the same write twice (a retried step) keeps the first entry.
         """
         if hashlib.sha256(payload).hexdigest() != entry.record.content_hash:
-            raise SpoolError(f"refusing to spool {entry.describe()}: payload does not match its hash")
+            raise SpoolError(
+                f"refusing to spool {entry.describe()}: the payload does not match its hash"
+            )
         target = self._pending() / entry.write_key
         if target.is_dir():
             return target

@@ -10,7 +10,12 @@ import re
 from collections.abc import Mapping
 
 from resources.database import ArtifactRecord
-from trading_assets.partitions import DATE_DIMENSION, SYMBOL_DIMENSION, SymbolError, normalize_symbol
+from trading_assets.partitions import (
+    DATE_DIMENSION,
+    SYMBOL_DIMENSION,
+    SymbolError,
+    normalize_symbol,
+)
 
 MB = 1024 * 1024
 

@@ -85,7 +85,9 @@ def stored_artifact_problems(
         if not is_transient(exc):
             raise
         # A store that is down is exactly what this check reports: a failed check, with why.
-        return [f"cannot read {asset} {partition_key} back: {type(exc).__name__}: {first_line(exc)}"]
+        return [
+            f"cannot read {asset} {partition_key} back: {type(exc).__name__}: {first_line(exc)}"
+        ]
     return []
 
 

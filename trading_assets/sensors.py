@@ -10,8 +10,8 @@ import dagster as dg
 from io_managers.resilience import first_line, is_transient
 from io_managers.spool import ArtifactSpool
 from resources.database import ArtifactDatabase
-from resources.object_store import ObjectStore
 from resources.notifier import WebhookNotifier
+from resources.object_store import ObjectStore
 from resources.watchlist import WatchlistResource
 from trading_assets.errors import root_cause_message
 from trading_assets.jobs import reconcile_spool_job

@@ -253,8 +253,11 @@ def test_a_reconcile_killed_half_way_on_postgres_and_s3_makes_no_duplicates(
 
     faulty.database.down()
     store, spool = _store(faulty.env)
-    values = {"market_data": examples.market_data(TRADING_DAY), "order": examples.order(TRADING_DAY),
-              "portfolio": examples.portfolio(TRADING_DAY)}
+    values = {
+        "market_data": examples.market_data(TRADING_DAY),
+        "order": examples.order(TRADING_DAY),
+        "portfolio": examples.portfolio(TRADING_DAY),
+    }
     for asset, value in values.items():
         written = store.write_or_spool(
             value, spool=spool, asset_name=asset, symbol="TSLA", partition_key=PARTITION,
