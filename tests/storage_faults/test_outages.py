@@ -14,6 +14,7 @@ import pytest
 
 from io_managers.artifact_store import ArtifactStore
 from io_managers.reconcile import reconcile, verify
+from io_managers.spool import SpoolEntry
 from resources.environment import resources_from_environment
 from tests.conftest import TRADING_DAY
 from tests.io_managers import examples
@@ -87,6 +88,23 @@ def _outage_stops_at_market_data(result: dg.ExecuteInProcessResult) -> None:
     assert "order" not in materialized
 
 
+def _spooled_run(
+    faulty: FaultyStores, instance: dg.DagsterInstance
+) -> tuple[dg.ExecuteInProcessResult, SpoolEntry]:
+    """Run the graph with a store failing: it stops at market_data, which waits in the spool."""
+    result = _run(faulty.env, instance)
+    _outage_stops_at_market_data(result)
+    (entry,) = _store(faulty.env)[1].entries()
+    return result, entry
+
+
+def _replayed_once(faulty: FaultyStores, run_id: str) -> None:
+    """With the stores back, one replay puts the spooled market data in both, exactly once."""
+    report = reconcile(*_store(faulty.env))
+    assert report.complete and len(report.moved) == 1, report.lines()
+    _assert_each_artifact_once(faulty.env, run_id, {"market_data"})
+
+
 def test_database_down_spools_the_row_and_reconcile_stores_it_once(
     faulty: FaultyStores, instance: dg.DagsterInstance, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
@@ -119,17 +137,13 @@ def test_object_store_down_spools_object_and_row(
     faulty: FaultyStores, instance: dg.DagsterInstance
 ) -> None:
     faulty.objects.down()
-    result = _run(faulty.env, instance)
-    _outage_stops_at_market_data(result)
-    store, spool = _store(faulty.env)
-    (entry,) = spool.entries()
+    result, entry = _spooled_run(faulty, instance)
     assert not entry.object_stored and "object store s3://" in entry.reason
-    assert store.database.query(execution_id=result.run_id) == []  # no row without its object
+    # No row without its object.
+    assert _store(faulty.env)[0].database.query(execution_id=result.run_id) == []
 
     faulty.objects.forward()
-    report = reconcile(store, spool)
-    assert report.complete and len(report.moved) == 1
-    _assert_each_artifact_once(faulty.env, result.run_id, {"market_data"})
+    _replayed_once(faulty, result.run_id)
 
 
 def test_both_stores_down_then_back_and_the_rerun_completes(
@@ -172,16 +186,12 @@ def test_a_store_that_hangs_times_out_and_the_artifact_is_spooled(
     faulty: FaultyStores, instance: dg.DagsterInstance
 ) -> None:
     faulty.objects.blackhole()
-    result = _run(faulty.env, instance)
-    _outage_stops_at_market_data(result)
-    store, spool = _store(faulty.env)
-    (entry,) = spool.entries()
+    result, entry = _spooled_run(faulty, instance)
     assert "did not finish within 2 s" in entry.reason
 
     # The abandoned requests go through once the path is back; the replay still stores once.
     faulty.objects.forward()
-    assert reconcile(store, spool).complete
-    _assert_each_artifact_once(faulty.env, result.run_id, {"market_data"})
+    _replayed_once(faulty, result.run_id)
 
 
 def test_an_upload_cut_half_way_is_retried_and_stored_once(
@@ -231,15 +241,11 @@ def test_a_database_that_hangs_times_out_and_the_row_is_spooled(
     faulty: FaultyStores, instance: dg.DagsterInstance
 ) -> None:
     faulty.database.blackhole()
-    result = _run(faulty.env, instance)
-    _outage_stops_at_market_data(result)
-    store, spool = _store(faulty.env)
-    (entry,) = spool.entries()
+    result, entry = _spooled_run(faulty, instance)
     assert entry.object_stored and "did not finish within 2 s" in entry.reason
 
     faulty.database.forward()
-    assert reconcile(store, spool).complete
-    _assert_each_artifact_once(faulty.env, result.run_id, {"market_data"})
+    _replayed_once(faulty, result.run_id)
 
 
 class Crash(BaseException):
