@@ -15,8 +15,8 @@ from werkzeug import Request, Response
 
 from tests.llm.api_shapes import tiny_png
 
-OPENAI_KEY = "sk-test-OPENAI-SECRET-5f3c9a7e21"
-ANTHROPIC_KEY = "sk-ant-test-ANTHROPIC-SECRET-8d2b41"
+OPENAI_KEY = "fake-openai-key-for-tests-5f3c9a7e21"  # not a real key: unique, to spot leaks
+ANTHROPIC_KEY = "fake-anthropic-key-for-tests-8d2b41"
 OPENAI_PATH = "/v1/chat/completions"
 ANTHROPIC_PATH = "/v1/messages"
 DAY = dt.date(2025, 6, 2)

@@ -47,7 +47,7 @@ def test_backfill_prints_the_openai_estimate_and_launches_nothing_on_no(
     monkeypatch.setenv("TRADING_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     monkeypatch.setenv("LLM_PROVIDER", "openai")
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-never-printed-42")
+    monkeypatch.setenv("OPENAI_API_KEY", "fake-key-never-printed-42")
     monkeypatch.setattr("sys.stdin", _Terminal())
     answers: list[str] = []
     monkeypatch.setattr("builtins.input", lambda prompt: answers.append(prompt) or "n")
@@ -60,5 +60,5 @@ def test_backfill_prints_the_openai_estimate_and_launches_nothing_on_no(
     assert f"estimated LLM cost: ${expected:,.2f} at most" in out and expected > 0.01
     assert "openai (gpt-4.1-mini at https://api.openai.com/v1; OPENAI_API_KEY set" in out
     assert answers == ["launch? [y/N] "] and "not launched" in out
-    assert "sk-test-never-printed-42" not in out
+    assert "fake-key-never-printed-42" not in out
     assert not (tmp_path / "dagster_home").exists()  # nothing was launched

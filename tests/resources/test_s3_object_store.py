@@ -86,7 +86,7 @@ def test_a_file_uri_is_refused_with_the_reason(s3_server: S3Server) -> None:
 )
 def test_wrong_credentials_say_which_variables_to_check(s3_server: S3Server, which: str) -> None:
     secret = "not-the-secret-at-all"
-    wrong = {"access_key": "AKIAWRONGWRONGWRONG0", "secret_key": secret}[which]
+    wrong = {"access_key": "unknown-access-key-id", "secret_key": secret}[which]
     store = _store(s3_server, **{which: wrong})
     for action in (
         lambda: store.put("a/b.json", b"1", "application/json"),
