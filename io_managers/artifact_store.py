@@ -197,7 +197,11 @@ class ArtifactStore:
         """
         what = prepared.describe()
         # A database whose schema is behind refuses the write before any object is stored.
-        database_error = self._attempt(self.database.ensure_ready, what, self._database_target())
+        database_error = None
+        if not self.database.schema_checked():  # once per instance, not on every write
+            database_error = self._attempt(
+                self.database.ensure_ready, what, self._database_target()
+            )
         try:
             uri = with_retries(
                 lambda: self.object_store.put(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from io_managers.artifact_store import ArtifactStore, PreparedArtifact, StoreUnavailableError
 from io_managers.spool import ArtifactSpool, SpoolError
@@ -171,12 +170,3 @@ def _in_range(
     except ValueError:
         return True  # not laid out as this pipeline writes objects: report it, whatever it is
     return start <= day <= end and (not symbols or symbol in symbols)
-
-
-def spool_status(spool: ArtifactSpool) -> dict[str, Any]:
-    """For people and sensors: how many entries wait, and the oldest one."""
-    entries = spool.entries()
-    return {
-        "pending": len(entries),
-        "oldest": entries[0].spooled_at.isoformat() if entries else None,
-    }

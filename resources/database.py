@@ -98,6 +98,10 @@ class ArtifactDatabase(dg.ConfigurableResource):
             self._engine.dispose()
             self._engine = None
 
+    def schema_checked(self) -> bool:
+        """Whether ``ensure_ready`` already passed for this instance (nothing left to check)."""
+        return self._schema_ready
+
     def ensure_ready(self) -> None:
         """Raise ``SchemaBehindError`` (naming the upgrade command) unless the schema is current.
 

@@ -475,14 +475,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: a store is unavailable: {type(exc).__name__}: {text}", file=sys.stderr)
         return 3
     finally:
-        if argv is None:
-            # The process ends now: frozen, the ~500,000 loaded objects are skipped by the
-            # interpreter's final collection, which otherwise took a second of every command.
-            gc.freeze()
-        else:
-            # Called as a function (tests, tools): the caller's heap is collected as before.
-            gc.unfreeze()
+        # `run` froze the loaded heap; a caller (tests, tools) gets its heap collected as before.
+        gc.unfreeze()
+
+
+def entry() -> None:
+    """The `trading-signals` command: ``main``, then exit without a final walk of the heap."""
+    code = main()
+    # Frozen, the ~500,000 loaded objects are skipped by the interpreter's final collection,
+    # which otherwise took a second of every command.
+    gc.freeze()
+    sys.exit(code)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -8,19 +8,9 @@ import pytest
 
 from io_managers.artifact_store import ArtifactStore, object_key
 from io_managers.errors import CorruptArtifactError
-from resources.database import ArtifactDatabase
-from resources.object_store import LocalObjectStore
 from tests.io_managers import examples
 
 KEY = "2025-01-02|TSLA"
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> ArtifactStore:
-    return ArtifactStore(
-        ArtifactDatabase(url=f"sqlite:///{tmp_path}/a.db"),
-        LocalObjectStore(root=str(tmp_path / "objects")),
-    )
 
 
 def _write(store: ArtifactStore, value: object, asset: str, run_id: str = "run-1") -> object:

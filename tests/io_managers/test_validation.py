@@ -8,19 +8,9 @@ import pytest
 
 from io_managers.artifact_store import ArtifactStore
 from io_managers.validation import MAX_BYTES, ArtifactValidationError, validate_artifact
-from resources.database import ArtifactDatabase
-from resources.object_store import LocalObjectStore
 from tests.io_managers import examples
 
 KEY = "2025-01-02|TSLA"
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> ArtifactStore:
-    return ArtifactStore(
-        ArtifactDatabase(url=f"sqlite:///{tmp_path}/a.db"),
-        LocalObjectStore(root=str(tmp_path / "objects")),
-    )
 
 
 def _prepare(store: ArtifactStore, value: object, asset: str, **overrides: object):  # noqa: ANN202
