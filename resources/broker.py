@@ -15,6 +15,7 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 
 from resources.ibkr import LIVE_PORTS, PAPER_PORTS, IbkrResource
+from trading_assets.execution.costs import CostModel
 from trading_assets.execution.ibkr_broker import IbkrBroker
 from trading_assets.execution.paper_broker import PaperBroker
 from trading_assets.execution.venue import Venue
@@ -41,9 +42,28 @@ class BrokerResource(dg.ConfigurableResource):
     live_confirm: str = Field(
         default="", description=f"IBKR_LIVE_CONFIRM; must be {LIVE_CONFIRMATION} for ibkr-live"
     )
+    commission_per_share: float = Field(
+        default=CostModel().commission_per_share, ge=0,
+        description="COMMISSION_PER_SHARE: USD a share the simulator (and the scorecard) charges",
+    )
+    commission_min: float = Field(
+        default=CostModel().commission_min, ge=0, description="COMMISSION_MIN: USD minimum a fill"
+    )
+    slippage_bps: float = Field(
+        default=CostModel().slippage_bps, ge=0, le=1000,
+        description="SLIPPAGE_BPS: adverse slippage of simulated fills, basis points",
+    )
     ibkr: IbkrResource
 
     _paper: PaperBroker | None = PrivateAttr(default=None)
+
+    def costs(self) -> CostModel:
+        """Fees and slippage of simulated fills: the paper simulator's and the scorecard's."""
+        return CostModel(
+            commission_per_share=self.commission_per_share,
+            commission_min=self.commission_min,
+            slippage_bps=self.slippage_bps,
+        )
 
     def trading_mode(self) -> str:
         mode = self.mode.strip().lower()
@@ -88,7 +108,7 @@ class BrokerResource(dg.ConfigurableResource):
 
     def paper(self) -> PaperBroker:
         if self._paper is None:
-            self._paper = PaperBroker(self.paper_state_url, self.starting_cash)
+            self._paper = PaperBroker(self.paper_state_url, self.starting_cash, costs=self.costs())
         return self._paper
 
     @contextmanager

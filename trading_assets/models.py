@@ -173,6 +173,8 @@ class Fill(BaseModel):
     price: float
     filled_at: dt.datetime
     leg: Literal["entry", "stop_loss", "take_profit"] = "entry"
+    commission: float = Field(default=0.0, description="USD paid for this fill")
+    slippage: float = Field(default=0.0, description="USD: |price - price before slippage| x qty")
 
 
 class OrderTicket(BaseModel):

@@ -1,11 +1,17 @@
 """The paper simulator: persisted bracket orders, fills and marks, and the account they add up to.
 
-Fill model (documented in the README): an order is placed at the close of its trading day; a
-marketable limit fills at that close, otherwise it works on later bars (fills when the bar trades
-through the limit). Once the entry fills, the stop loss and take profit work on later bars as
-one-cancels-other; a bar that touches both exits at the stop (the conservative reading of a daily
-bar). An order that reduces a position first cancels or shrinks the working exits of the symbol's
-earlier brackets (as at IBKR), and an exit never trades more shares than are held.
+Fill model (documented in the README): an order is placed at the close of its trading day and
+never fills on the bar its signal was computed from. It is a DAY limit order for the next session
+only, read with the rules of ``trading_assets.execution.fills`` (the evaluation reads bars the same
+way): it fills at the open when the open is already through the limit, at the limit when the
+session trades *through* it (a touch does not fill), and otherwise expires. On the entry's session
+only the stop can trigger; on later sessions the stop loss (on a touch, at the open when it gapped
+past) and the take profit (traded through, at the open when it gapped past) work as
+one-cancels-other, and a bar that reaches both exits at the stop. Every fill pays the
+``CostModel``'s slippage (limit legs never past their limit, stops in full) and commission. An
+order that reduces a position first cancels or shrinks the working exits of the symbol's earlier
+brackets (as at IBKR), and an exit never trades more shares than are held. Times are stored as
+aware UTC datetimes: the New York close of the session.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -21,12 +28,14 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from trading_assets.calendar import TIMEZONE
+from trading_assets.execution.costs import CostModel, FillKind
 from trading_assets.execution.exits import (
     WorkingExits,
     exit_changes,
     exit_room,
     opens_position,
 )
+from trading_assets.execution.fills import Bar, ExitFill, entry_fill, exit_fill
 from trading_assets.execution.rules import OrderIntent
 from trading_assets.models import (
     Fill,
@@ -39,6 +48,7 @@ from trading_assets.models import (
 
 BROKER_NAME = "paper-simulator"
 _NY = ZoneInfo(TIMEZONE)
+_Leg = Literal["entry", "stop_loss", "take_profit"]
 
 _meta = sa.MetaData()
 orders = sa.Table(
@@ -75,6 +85,9 @@ fills = sa.Table(
     sa.Column("price", sa.Float, nullable=False),
     sa.Column("fill_date", sa.Date, nullable=False),
     sa.Column("filled_at", sa.DateTime(timezone=True), nullable=False),
+    # USD: the fill's commission and its slippage (|price - price before slippage| x quantity).
+    sa.Column("commission", sa.Float, nullable=False, server_default=sa.text("0")),
+    sa.Column("slippage", sa.Float, nullable=False, server_default=sa.text("0")),
     sa.UniqueConstraint("order_ref", "leg", name="one_fill_per_leg"),
 )
 marks = sa.Table(
@@ -86,8 +99,29 @@ marks = sa.Table(
 )
 
 
+# Columns added since the first version: (table, column, DDL) for ``_add_missing_columns``.
+_ADDED_COLUMNS = (
+    (orders.name, "exit_quantity", "FLOAT"),
+    (fills.name, "commission", "FLOAT NOT NULL DEFAULT 0"),
+    (fills.name, "slippage", "FLOAT NOT NULL DEFAULT 0"),
+)
+
+
 def _close_time(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(16, 0), tzinfo=_NY)
+    """The session's close, 16:00 in New York, as UTC (20:00Z in summer, 21:00Z in winter).
+
+    UTC because SQLite keeps no zone: a New York time would be read back as if it were UTC.
+    """
+    return dt.datetime.combine(day, dt.time(16, 0), tzinfo=_NY).astimezone(dt.UTC)
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    """A stored time as aware UTC: SQLite returns it naive (it was written as UTC)."""
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def _bar(row: pd.Series) -> Bar:
+    return Bar(float(row["open"]), float(row["high"]), float(row["low"]), float(row["close"]))
 
 
 def _ticket(row: sa.Row) -> OrderTicket:
@@ -101,7 +135,7 @@ def _ticket(row: sa.Row) -> OrderTicket:
         stop_loss=row.stop_loss,
         take_profit=row.take_profit,
         status=row.status,
-        submitted_at=row.submitted_at.replace(tzinfo=row.submitted_at.tzinfo or dt.UTC),
+        submitted_at=_utc(row.submitted_at),
         broker_order_id=row.order_ref,
     )
 
@@ -113,60 +147,78 @@ def _fill(row: sa.Row) -> Fill:
         side=OrderSide(row.side),
         quantity=row.quantity,
         price=row.price,
-        filled_at=row.filled_at.replace(tzinfo=row.filled_at.tzinfo or dt.UTC),
+        filled_at=_utc(row.filled_at),
         leg=row.leg,
+        commission=row.commission,
+        slippage=row.slippage,
     )
 
 
 @dataclass
 class _Book:
+    """One symbol's position, as a broker keeps it: the commission of an opening fill goes into
+    the average cost, that of a closing fill comes off the realized P&L, so realized P&L is net
+    of both commissions of a round trip."""
+
     qty: float = 0.0
     avg_cost: float = 0.0
     realized: float = 0.0
 
-    def apply(self, side: OrderSide, quantity: float, price: float) -> None:
+    def apply(self, side: OrderSide, quantity: float, price: float, commission: float) -> None:
         signed = quantity if side is OrderSide.BUY else -quantity
+        per_share = commission / quantity if quantity else 0.0
+        # What a share opened by this fill cost (a long) or brought in (a short), net.
+        opening_price = price + per_share if signed > 0 else price - per_share
         if self.qty == 0 or (self.qty > 0) == (signed > 0):
             total = abs(self.qty) + abs(signed)
-            self.avg_cost = (abs(self.qty) * self.avg_cost + abs(signed) * price) / total
+            self.avg_cost = (abs(self.qty) * self.avg_cost + abs(signed) * opening_price) / total
             self.qty += signed
             return
         closing = min(abs(signed), abs(self.qty))
         direction = 1 if self.qty > 0 else -1
-        self.realized += closing * (price - self.avg_cost) * direction
+        self.realized += closing * (price - self.avg_cost) * direction - closing * per_share
         self.qty += signed
         if abs(signed) > closing:  # flipped through zero: the rest opens at this price
-            self.avg_cost = price
+            self.avg_cost = opening_price
         elif self.qty == 0:
             self.avg_cost = 0.0
 
 
 class PaperBroker:
-    """A simulated account persisted in a SQL database (SQLite file by default)."""
+    """A simulated account persisted in a SQL database (SQLite file by default).
+
+    ``costs``: the commission and slippage every fill pays (default ``CostModel()``).
+    """
 
     name = BROKER_NAME
 
-    def __init__(self, url: str, starting_cash: float) -> None:
+    def __init__(self, url: str, starting_cash: float, costs: CostModel | None = None) -> None:
         if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.engine = sa.create_engine(url, connect_args=_connect_args(url))
         self.starting_cash = starting_cash
+        self.costs = CostModel() if costs is None else costs
         _meta.create_all(self.engine)
         self._add_missing_columns()
 
     def _add_missing_columns(self) -> None:
-        """Bring a simulator database from an older version up to the current table."""
-        def present() -> set[str]:
-            return {c["name"] for c in sa.inspect(self.engine).get_columns(orders.name)}
+        """Bring a simulator database from an older version up to the current tables.
 
-        if "exit_quantity" in present():
-            return
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(sa.text(f"ALTER TABLE {orders.name} ADD COLUMN exit_quantity FLOAT"))
-        except sa.exc.DBAPIError:
-            if "exit_quantity" not in present():  # not another process that got there first
-                raise
+        Each column in its own transaction: when two processes start at once, the one that loses
+        the race finds the column there and goes on.
+        """
+        def present(table: str) -> set[str]:
+            return {c["name"] for c in sa.inspect(self.engine).get_columns(table)}
+
+        for table, column, ddl in _ADDED_COLUMNS:
+            if column in present(table):
+                continue
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}"))
+            except sa.exc.DBAPIError:
+                if column not in present(table):  # not another process that got there first
+                    raise
 
     # -- orders -------------------------------------------------------------------------------
 
@@ -180,6 +232,8 @@ class PaperBroker:
     ) -> tuple[OrderTicket, bool]:
         """Place the day's order once; returns (ticket, created). A repeat returns the original.
 
+        The order is left working: it fills, if at all, on the next session's bar when
+        ``process_bars`` reaches it, never at ``close`` (the close the signal was computed from).
         In the same transaction, the working exits of the symbol's earlier brackets are cancelled
         or shrunk so that, once this order fills, they cover no more than is left.
         """
@@ -203,11 +257,6 @@ class PaperBroker:
             with self.engine.begin() as conn:
                 conn.execute(sa.insert(orders).values(**row))
                 self._fit_exits(conn, symbol, exit_room(position, intent.side, intent.quantity))
-                marketable = (intent.side is OrderSide.BUY and close <= intent.limit_price) or (
-                    intent.side is OrderSide.SELL and close >= intent.limit_price
-                )
-                if marketable:
-                    self._record_fill(conn, row, "entry", close, day)
         except IntegrityError:
             existing = self.find_order(ref) or self._order_on(symbol, day)
             if existing is None:
@@ -271,35 +320,39 @@ class PaperBroker:
         return float(total)
 
     def _record_fill(
-        self, conn: sa.Connection, order: dict, leg: str, price: float, day: dt.date,
-        quantity: float | None = None,
+        self, conn: sa.Connection, order: dict, leg: _Leg, raw: float, day: dt.date, *,
+        kind: FillKind, limit: float | None = None, quantity: float | None = None,
     ) -> None:
+        """Record one fill at ``raw`` (the bar's price) after the cost model's slippage, with its
+        commission; ``limit``: the leg's limit, past which slippage never takes the price."""
         side = OrderSide(order["side"])
         if leg != "entry":
             side = _exit_side(side.value)
+        shares = float(order["quantity"] if quantity is None else quantity)
+        price = round(self.costs.fill_price(side, raw, kind, limit), 4)
         conn.execute(
             sa.insert(fills).values(
                 order_ref=order["order_ref"],
                 leg=leg,
                 symbol=order["symbol"],
                 side=side.value,
-                quantity=order["quantity"] if quantity is None else quantity,
-                price=round(price, 4),
+                quantity=shares,
+                price=price,
                 fill_date=day,
                 filled_at=_close_time(day),
+                commission=round(self.costs.commission(shares), 4),
+                slippage=round(abs(price - raw) * shares, 4),
             )
         )
-        status = "closed" if leg != "entry" or not order["bracket"] else "filled"
-        conn.execute(
-            sa.update(orders).where(orders.c.order_ref == order["order_ref"]).values(status=status)
-        )
-        order["status"] = status
+        self._set_status(conn, order, "closed" if leg != "entry" or not order["bracket"]
+                         else "filled")
 
     def process_bars(self, symbol: str, bars: pd.DataFrame, through: dt.date) -> int:
         """Work the symbol's open orders against bars after their last processed day.
 
         Day by day, all orders on each bar (oldest order first), so every fill sees the position
-        the earlier days' fills left.
+        the earlier days' fills left. An order's own day is never worked: the first bar it sees
+        is the next session's.
         """
         touched = 0
         with self.engine.begin() as conn:
@@ -325,7 +378,7 @@ class PaperBroker:
                     if order["status"] in ("working", "filled") and day > order[
                         "processed_through"
                     ]:
-                        touched += self._work_bar(conn, order, day, bar)
+                        touched += self._work_bar(conn, order, day, _bar(bar))
             conn.execute(
                 sa.update(orders)
                 .where(orders.c.order_ref.in_([o["order_ref"] for o in open_orders]))
@@ -333,32 +386,32 @@ class PaperBroker:
             )
         return touched
 
-    def _work_bar(self, conn: sa.Connection, order: dict, day: dt.date, bar: pd.Series) -> int:
-        buy = order["side"] == OrderSide.BUY.value
+    def _work_bar(self, conn: sa.Connection, order: dict, day: dt.date, bar: Bar) -> int:
+        """Fills recorded for ``order`` on ``bar`` (0, 1, or 2: an entry stopped out at once)."""
+        side = OrderSide(order["side"])
         if order["status"] == "working":
             limit = order["limit_price"]
-            if (buy and bar["low"] <= limit) or (not buy and bar["high"] >= limit):
-                price = min(bar["open"], limit) if buy else max(bar["open"], limit)
-                self._record_fill(conn, order, "entry", price, day)
+            entry = entry_fill(side, limit, bar)
+            if entry is None:
+                # A DAY order, as at IBKR: it works through the next session only. Left working,
+                # old entries would fill later on top of newer ones, past the position limits.
+                self._set_status(conn, order, "expired")
+                return 0
+            self._record_fill(conn, order, "entry", entry.raw_price, day, kind="limit",
+                              limit=limit)
+            if not order["bracket"]:
                 return 1
-            # A DAY order, as at IBKR: it works through the next session only. Left working, old
-            # entries would fill later on top of newer ones, past the position limits.
-            conn.execute(
-                sa.update(orders)
-                .where(orders.c.order_ref == order["order_ref"])
-                .values(status="expired")
-            )
-            order["status"] = "expired"
-            return 0
-        stop, target = order["stop_loss"], order["take_profit"]
-        stop_hit = bar["low"] <= stop if buy else bar["high"] >= stop
-        target_hit = bar["high"] >= target if buy else bar["low"] <= target
-        if not (stop_hit or target_hit):
-            return 0
+            stopped = exit_fill(side, order["stop_loss"], order["take_profit"], bar,
+                                entry_price=entry.raw_price)
+            return 1 + (self._exit(conn, order, day, stopped) if stopped else 0)
+        hit = exit_fill(side, order["stop_loss"], order["take_profit"], bar)
+        return self._exit(conn, order, day, hit) if hit else 0
+
+    def _exit(self, conn: sa.Connection, order: dict, day: dt.date, hit: ExitFill) -> int:
         # An exit closes what the bracket opened and never more: it cannot take the position
         # through zero, whatever else traded the symbol since.
         held = self._held(conn, order["symbol"], day)
-        held_by_side = max(held, 0.0) if buy else max(-held, 0.0)
+        held_by_side = max(held, 0.0) if order["side"] == OrderSide.BUY.value else max(-held, 0.0)
         quantity = min(_exit_quantity(order), held_by_side)
         if quantity <= 0:
             conn.execute(
@@ -368,13 +421,16 @@ class PaperBroker:
             )
             order["status"] = "exits_cancelled"
             return 0
-        if stop_hit:
-            price = min(bar["open"], stop) if buy else max(bar["open"], stop)
-            self._record_fill(conn, order, "stop_loss", price, day, quantity)
-            return 1
-        price = max(bar["open"], target) if buy else min(bar["open"], target)
-        self._record_fill(conn, order, "take_profit", price, day, quantity)
+        target = order["take_profit"] if hit.leg == "take_profit" else None
+        self._record_fill(conn, order, hit.leg, hit.raw_price, day, kind=hit.kind, limit=target,
+                          quantity=quantity)
         return 1
+
+    def _set_status(self, conn: sa.Connection, order: dict, status: str) -> None:
+        conn.execute(
+            sa.update(orders).where(orders.c.order_ref == order["order_ref"]).values(status=status)
+        )
+        order["status"] = status
 
     def fills_for(self, ref: str) -> list[Fill]:
         with self.engine.connect() as conn:
@@ -393,6 +449,7 @@ class PaperBroker:
             conn.execute(sa.insert(marks).values(symbol=symbol, mark_date=day, close=close))
 
     def _books(self, as_of: dt.date) -> tuple[dict[str, _Book], list[Fill], float]:
+        """Each symbol's book, the fills of ``as_of`` and the cash: fills and commissions paid."""
         books: dict[str, _Book] = {}
         cash = self.starting_cash
         today: list[Fill] = []
@@ -404,8 +461,8 @@ class PaperBroker:
             ).all()
         for r in rows:
             side = OrderSide(r.side)
-            books.setdefault(r.symbol, _Book()).apply(side, r.quantity, r.price)
-            cash += (-1 if side is OrderSide.BUY else 1) * r.quantity * r.price
+            books.setdefault(r.symbol, _Book()).apply(side, r.quantity, r.price, r.commission)
+            cash += (-1 if side is OrderSide.BUY else 1) * r.quantity * r.price - r.commission
             if r.fill_date == as_of:
                 today.append(_fill(r))
         return books, today, cash
@@ -429,6 +486,8 @@ class PaperBroker:
         return found
 
     def snapshot(self, as_of: dt.date, symbol: str) -> PortfolioSnapshot:
+        """The account after ``as_of``'s fills. Cash has paid every commission; realized P&L is
+        net of commission (see ``_Book``), and a position's average cost includes its entry's."""
         books, today, cash = self._books(as_of)
         marks_now = self._latest_marks(books, as_of)
         positions = []
