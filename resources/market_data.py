@@ -25,6 +25,10 @@ class MarketDataResource(dg.ConfigurableResource):
     source: str = Field(default="synthetic", description="synthetic | csv | ibkr")
     data_dir: str = Field(default="data/market", description="folder of <SYMBOL>.csv/.parquet")
     history_days: int = Field(default=520, ge=30, le=5000, description="trading days of bars")
+    date_format: str | None = Field(
+        default=None,
+        description="strftime format of the csv date column, e.g. %d/%m/%Y; detected when unset",
+    )
     ibkr: IbkrResource
 
     def kind(self) -> Literal["synthetic", "csv", "ibkr"]:
@@ -38,7 +42,8 @@ class MarketDataResource(dg.ConfigurableResource):
 
     def describe(self) -> str:
         if self.kind() == "csv":
-            return f"csv/parquet folder {Path(self.data_dir).resolve()}"
+            dates = f", dates as {self.date_format}" if self.date_format else ""
+            return f"csv/parquet folder {Path(self.data_dir).resolve()}{dates}"
         if self.kind() == "ibkr":
             return f"Interactive Brokers daily TRADES bars (RTH) from {self.ibkr.describe()}"
         return "synthetic (seeded per symbol; never sent to a broker)"
@@ -59,5 +64,7 @@ class MarketDataResource(dg.ConfigurableResource):
                 bars=bars,
             )
         if self.kind() == "csv":
-            return load_folder_bars(Path(self.data_dir), symbol, as_of, self.history_days)
+            return load_folder_bars(
+                Path(self.data_dir), symbol, as_of, self.history_days, self.date_format
+            )
         return synthetic_bars(symbol, as_of, self.history_days)

@@ -7,7 +7,14 @@ import re
 
 import dagster as dg
 
-from trading_assets.calendar import TIMEZONE, calendar_bounds, weekday_holidays
+from trading_assets.calendar import (
+    EARLIEST_DAY,
+    EXCHANGE,
+    TIMEZONE,
+    calendar_bounds,
+    extend_back_to,
+    weekday_holidays,
+)
 
 DEFAULT_START_DATE = "2024-01-02"
 DEFAULT_SYMBOLS = "TSLA,NVDA"
@@ -49,14 +56,24 @@ def parse_symbols(raw: str) -> list[str]:
 
 def _trading_day_partitions(start: str) -> dg.TimeWindowPartitionsDefinition:
     try:
-        start_day = dt.date.fromisoformat(start)
+        start_day = dt.date.fromisoformat(start.strip())
     except ValueError as exc:
         raise ValueError(
             f"TRADING_START_DATE={start!r} is not a date: use YYYY-MM-DD, e.g. 2024-01-02"
         ) from exc
-    first, last = calendar_bounds()
-    if start_day < first:
-        raise ValueError(f"TRADING_START_DATE={start} is before the calendar's first day {first}")
+    if start_day < EARLIEST_DAY:
+        raise ValueError(
+            f"TRADING_START_DATE={start.strip()} is before {EARLIEST_DAY}, the earliest date the "
+            f"{EXCHANGE} calendar has: use {EARLIEST_DAY} or later, e.g. 2004-08-19"
+        )
+    # Built once here, from far enough back for the partitions and the history before them.
+    extend_back_to(start_day)
+    _, last = calendar_bounds()
+    if start_day > last:
+        raise ValueError(
+            f"TRADING_START_DATE={start.strip()} is after {last}, the last date the {EXCHANGE} "
+            "calendar has: use an earlier date, e.g. 2024-01-02"
+        )
     return dg.TimeWindowPartitionsDefinition(
         cron_schedule="0 0 * * 1-5",
         start=start_day.isoformat(),

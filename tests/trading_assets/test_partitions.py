@@ -1,6 +1,13 @@
 import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import dagster as dg
+import numpy as np
+import pandas as pd
 import pytest
 
 from trading_assets.calendar import (
@@ -12,6 +19,7 @@ from trading_assets.calendar import (
 )
 from trading_assets.partitions import (
     SymbolError,
+    _trading_day_partitions,
     normalize_symbol,
     parse_symbols,
     partition_key_for,
@@ -21,6 +29,7 @@ from trading_assets.partitions import (
 )
 
 NY = dt.timezone(dt.timedelta(hours=-5))  # EST, enough for these winter timestamps
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_date_partitions_are_trading_days_only() -> None:
@@ -89,3 +98,98 @@ def test_partition_key_round_trip() -> None:
     assert symbol_and_date(key) == ("TSLA", dt.date(2025, 6, 2))
     assert symbol_and_date(str(key)) == ("TSLA", dt.date(2025, 6, 2))
     assert set(symbol_day.partitions_defs[i].name for i in range(2)) == {"date", "symbol"}
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("2004-8-19x", r"TRADING_START_DATE='2004-8-19x' is not a date: use YYYY-MM-DD, e\.g\. "),
+        (
+            "1600-01-01",
+            r"TRADING_START_DATE=1600-01-01 is before 1677-09-22, the earliest date the XNYS "
+            r"calendar has: use 1677-09-22 or later, e\.g\. 2004-08-19",
+        ),
+        ("2099-01-01", r"TRADING_START_DATE=2099-01-01 is after \d{4}-\d\d-\d\d, the last date"),
+    ],
+)
+def test_a_bad_start_date_names_the_variable_the_value_and_an_example(
+    value: str, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message) as err:
+        _trading_day_partitions(value)
+    assert "\n" not in str(err.value)
+
+
+def _child_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADING_", "MARKET_"))}
+    return env | extra
+
+
+_LOAD_2004 = """
+import datetime as dt, json
+import trading_assets.definitions
+from trading_assets.calendar import sessions_ending_at
+from trading_assets.partitions import first_partition_day, trading_day
+keys = trading_day.get_partition_keys(current_time=dt.datetime(2007, 2, 1))
+history = sessions_ending_at(first_partition_day(), 520)
+print(json.dumps({"keys": keys, "history": [d.date().isoformat() for d in history]}))
+"""
+
+
+@pytest.mark.integration
+def test_history_from_2004_loads_with_every_closure_excluded() -> None:
+    env = _child_env(TRADING_START_DATE="2004-08-19")
+    proc = subprocess.run(
+        [sys.executable, "-c", _LOAD_2004], cwd=REPO, env=env, capture_output=True, text=True,
+        timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    loaded = json.loads(proc.stdout)
+    keys, history = loaded["keys"], loaded["history"]
+    assert keys[0] == "2004-08-19"
+    expected = sessions_between(dt.date(2004, 8, 19), dt.date.fromisoformat(keys[-1]))
+    assert keys == [d.date().isoformat() for d in expected]
+    for closed in ("2004-09-06", "2004-11-25", "2004-12-24", "2005-01-17", "2007-01-02"):
+        assert closed not in keys  # Labor Day, Thanksgiving, Christmas (observed), MLK, Ford
+    # Across the default calendar's start (20 years before today) without a seam.
+    assert {"2006-11-30", "2006-12-01", "2006-12-04"} <= set(keys)
+    # The bars market_data asks for before the first partition are sessions too.
+    assert len(history) == 520 and history[-1] == "2004-08-19" and history[0] < "2002-08-01"
+    assert "2004-06-11" not in history  # Reagan's funeral
+    assert "2004-06-10" in history
+
+
+@pytest.mark.integration
+def test_a_run_on_bars_from_2002_as_a_user_with_that_history_does(
+    tmp_path: Path, shared_mlflow_uri: str
+) -> None:
+    days = sessions_between(dt.date(2002, 1, 2), dt.date(2004, 9, 30))
+    close = 100 + np.cumsum(np.sin(np.arange(len(days)) / 9.0))
+    bars = pd.DataFrame(
+        {
+            "date": days.strftime("%m/%d/%Y"),  # US style: detected, as the column fits no other
+            "open": close - 0.3,
+            "high": close + 1.0,
+            "low": close - 1.0,
+            "close": close,
+            "volume": 1_000_000,
+        }
+    )
+    (tmp_path / "market").mkdir()
+    bars.to_csv(tmp_path / "market" / "TSLA.csv", index=False)
+    env = _child_env(
+        TRADING_START_DATE="2004-08-19",
+        MARKET_DATA_SOURCE="csv",
+        MARKET_DATA_DIR=str(tmp_path / "market"),
+        TRADING_DATA_DIR=str(tmp_path / "data"),
+        DAGSTER_HOME=str(tmp_path / "home"),
+        MLFLOW_TRACKING_URI=shared_mlflow_uri,
+    )
+    env.pop("DATABASE_URL", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "trading_assets.cli", "run", "--date", "2004-08-19", "--symbols",
+         "TSLA"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "== TSLA 2004-08-19" in proc.stdout and " ok" in proc.stdout
+    assert "  signal: " in proc.stdout

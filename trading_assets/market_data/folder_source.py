@@ -5,7 +5,9 @@ Every problem raises ``MarketDataError`` saying what is wrong with which file an
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import re
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,28 @@ SUFFIXES = (".csv", ".parquet")
 REQUIRED_COLUMNS = ("date", *BAR_COLUMNS)
 EXPECTED_FILES = "one file per symbol, e.g. TSLA.csv with columns date,open,high,low,close,volume"
 PRICE_COLUMNS = ("open", "high", "low", "close")
+ISO_DATE = "%Y-%m-%d"
+# Tried after ISO; a column must parse under one of them in every row (never guessed per row).
+OTHER_DATE_FORMATS = (
+    "%m/%d/%Y",
+    "%d/%m/%Y",
+    "%Y/%m/%d",
+    "%Y%m%d",
+    "%d.%m.%Y",
+    "%d-%m-%Y",
+    "%m-%d-%Y",
+    "%d-%b-%Y",
+    "%d %b %Y",
+    "%b %d, %Y",
+)
+# ISO dates, optionally with a time; an offset after the time is dropped so mixed offsets (EST and
+# EDT in one file) parse, and the wall-clock date is the session day either way.
+_ISO_RE = re.compile(
+    r"^(\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?)(?:\s*(?:Z|[+-]\d{2}:?\d{2}))?$"
+)
+_SHOWN_ROWS = 5
+# Formats that fail on one of the first rows cannot fit the column; only the rest parse it all.
+_SAMPLE_ROWS = 200
 
 
 class MarketDataError(ValueError):
@@ -62,7 +86,10 @@ def _find_file(folder: Path, symbol: str) -> Path:
 def _read(path: Path) -> pd.DataFrame:
     try:
         if path.suffix == ".csv":
-            return pd.read_csv(path)
+            # Dates stay text, so 20250602 or a column with gaps is not turned into numbers.
+            header = pd.read_csv(path, nrows=0).columns
+            as_text = {c: str for c in header if str(c).strip().lower() == "date"}
+            return pd.read_csv(path, dtype=as_text)
         frame = pd.read_parquet(path)
     except (ValueError, OSError) as exc:  # parser, encoding and pyarrow errors all land here
         raise MarketDataError(
@@ -95,15 +122,113 @@ def _normalise_columns(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     return frame.loc[:, list(REQUIRED_COLUMNS)]
 
 
-def _parse_dates(raw: pd.Series, path: Path) -> pd.DatetimeIndex:
-    dates = pd.to_datetime(raw, errors="coerce")
-    bad = dates.isna()
-    if bad.any():
-        row = int(np.argmax(bad.to_numpy()))
+def _row_labels(path: Path, count: int) -> list[str]:
+    """How to point at each data row: its line in a CSV file, else its row number."""
+    if path.suffix == ".csv":
+        lines: list[int] = []
+        with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
+            reader = csv.reader(handle)
+            last_line = 0
+            for record in reader:
+                first_line, last_line = last_line + 1, reader.line_num
+                if record and (len(record) > 1 or record[0].strip()):  # pandas skips blank lines
+                    lines.append(first_line)
+        if len(lines) == count + 1:  # the header, then one record per row
+            return [f"line {n}" for n in lines[1:]]
+    return [f"row {n}" for n in range(1, count + 1)]
+
+
+def _listed(text: pd.Series, bad: np.ndarray, path: Path) -> str:
+    positions = np.flatnonzero(bad)
+    labels = _row_labels(path, len(text))
+    shown = ", ".join(
+        f"{labels[p]} ({'empty' if pd.isna(text.iloc[p]) else repr(text.iloc[p])})"
+        for p in positions[:_SHOWN_ROWS]
+    )
+    more = len(positions) - _SHOWN_ROWS
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def _parse_as(text: pd.Series, fmt: str) -> pd.Series:
+    dates = pd.to_datetime(text, format=fmt, errors="coerce")
+    if fmt == ISO_DATE and dates.isna().any():  # timestamps, perhaps with UTC offsets
+        iso = text.str.extract(_ISO_RE, expand=False)
+        dates = pd.to_datetime(iso, format="ISO8601", errors="coerce")
+    return dates
+
+
+def _detect_format(text: pd.Series, path: Path) -> pd.Series:
+    """The dates under the one format every row fits; refuses an ambiguous or mixed column."""
+    iso = _parse_as(text, ISO_DATE)
+    if iso.notna().all():
+        return iso
+    sample = text.iloc[:_SAMPLE_ROWS]
+    fits: dict[str, pd.Series] = {}
+    for fmt in OTHER_DATE_FORMATS:
+        if _parse_as(sample, fmt).isna().any():
+            continue
+        dates = _parse_as(text, fmt)
+        # A second format that reads every row as the same dates is no real alternative.
+        if dates.notna().all() and not any((dates == d).all() for d in fits.values()):
+            fits[fmt] = dates
+    if len(fits) == 1:
+        return next(iter(fits.values()))
+    if fits:
+        (_, a), (second, b) = list(fits.items())[:2]
+        row = int(np.argmax((a != b).to_numpy()))
         raise MarketDataError(
-            f"{path}: row {row + 1} has date {raw.iloc[row]!r}, which is not a date: "
-            "write dates as YYYY-MM-DD"
+            f"{path}: the date column is ambiguous: every date fits {' and '.join(fits)} "
+            f"({_row_labels(path, len(text))[row]}, {text.iloc[row]!r}, is {a.iloc[row].date()} "
+            f"or {b.iloc[row].date()}): set MARKET_DATA_DATE_FORMAT to the format the file "
+            f"uses, e.g. MARKET_DATA_DATE_FORMAT={second}"
         )
+    parsed = {ISO_DATE: iso} | {fmt: _parse_as(text, fmt) for fmt in OTHER_DATE_FORMATS}
+    counts = {fmt: int(dates.notna().sum()) for fmt, dates in parsed.items()}
+    most = max(counts.values())
+    if most == 0:
+        raise MarketDataError(
+            f"{path}: the date column holds no date in a format this loader knows: "
+            f"{_listed(text, np.ones(len(text), dtype=bool), path)}; write dates as "
+            "YYYY-MM-DD, or set MARKET_DATA_DATE_FORMAT to the file's format (e.g. %d/%m/%Y)"
+        )
+    best = [fmt for fmt, n in counts.items() if n == most]
+    bad = parsed[best[0]].isna().to_numpy()
+    raise MarketDataError(
+        f"{path}: {int(bad.sum())} of {len(text)} dates do not fit {' or '.join(best)}, the "
+        f"format most rows use: {_listed(text, bad, path)}; fix those rows (or, if the file "
+        "uses another format, set MARKET_DATA_DATE_FORMAT to it)"
+    )
+
+
+def _parse_dates(raw: pd.Series, path: Path, date_format: str | None) -> pd.DatetimeIndex:
+    if pd.api.types.is_datetime64_any_dtype(raw.dtype):  # Parquet timestamps need no parsing
+        dates = raw
+        if dates.isna().any():
+            raise MarketDataError(
+                f"{path}: the date is missing in {_listed(raw, dates.isna().to_numpy(), path)}: "
+                "every bar needs its date"
+            )
+    else:
+        text = raw.astype("string").str.strip().replace("", pd.NA)
+        if len(text) == 0:
+            dates = pd.Series([], dtype="datetime64[ns]")
+        elif date_format:
+            try:
+                dates = pd.to_datetime(text, format=date_format, errors="coerce")
+            except ValueError as exc:  # a bad directive, or timezones that do not mix
+                raise MarketDataError(
+                    f"{path}: cannot read dates with MARKET_DATA_DATE_FORMAT={date_format}: "
+                    f"{exc}; use strftime codes, e.g. %d/%m/%Y"
+                ) from exc
+            bad = dates.isna().to_numpy()
+            if bad.any():
+                raise MarketDataError(
+                    f"{path}: {int(bad.sum())} of {len(text)} dates do not match "
+                    f"MARKET_DATA_DATE_FORMAT={date_format}: {_listed(text, bad, path)}; fix "
+                    "those rows, or set MARKET_DATA_DATE_FORMAT to the format the file uses"
+                )
+        else:
+            dates = _detect_format(text, path)
     index = pd.DatetimeIndex(dates)
     if index.tz is not None:
         index = index.tz_localize(None)
@@ -165,9 +290,9 @@ def _check_dates(index: pd.DatetimeIndex, path: Path) -> None:
         )
 
 
-def _validated_bars(path: Path) -> pd.DataFrame:
+def _validated_bars(path: Path, date_format: str | None) -> pd.DataFrame:
     raw = _normalise_columns(_read(path), path)
-    index = _parse_dates(raw["date"], path)
+    index = _parse_dates(raw["date"], path, date_format)
     raw = raw.drop(columns="date").set_axis(index, axis=0)
     _check_dates(index, path)
     bars = _check_values(raw, path)
@@ -177,16 +302,19 @@ def _validated_bars(path: Path) -> pd.DataFrame:
     return bars.sort_index()
 
 
-def load_folder_bars(folder: Path, symbol: str, as_of: dt.date, history: int) -> MarketData:
+def load_folder_bars(
+    folder: Path, symbol: str, as_of: dt.date, history: int, date_format: str | None = None
+) -> MarketData:
     """The last ``history`` bars on or before ``as_of`` from ``<folder>/<SYMBOL>.csv|.parquet``.
 
     The whole file is validated, including bars after ``as_of``, so a bad file fails on every
-    date rather than only on some.
+    date rather than only on some. Text dates are read with ``date_format`` (strftime codes), or
+    in the one known format every row fits.
     """
     if history < 1:
         raise MarketDataError(f"history must be at least 1 trading day, got {history}")
     path = _find_file(Path(folder), symbol)
-    bars = _validated_bars(path)
+    bars = _validated_bars(path, date_format)
     kept = bars.loc[bars.index <= pd.Timestamp(as_of)]
     if kept.empty:
         raise MarketDataError(
