@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import pipeline, storage
+from bench import evaluation, pipeline, storage
 from bench.stats import Figure, skipped
 
 
@@ -32,10 +32,12 @@ class Sizes:
     artifact_rounds: int
     query_rows: int
     query_repeat: int
+    scoring_symbols: int
+    scoring_years: int
 
 
-FULL = Sizes(20, 8, 2, 60, 60, 1_000_000, 50)
-QUICK = Sizes(2, 2, 2, 2, 2, 2_000, 3)
+FULL = Sizes(20, 8, 2, 60, 60, 1_000_000, 50, 20, 10)
+QUICK = Sizes(2, 2, 2, 2, 2, 2_000, 3, 2, 1)
 
 
 def measure(
@@ -50,6 +52,8 @@ def measure(
 
     section("chart renders")
     figures += pipeline.chart_figures(sizes.chart_renders)
+    section(f"scoring {sizes.scoring_symbols} symbols x {sizes.scoring_years} years of signals")
+    figures += evaluation.scoring_figures(sizes.scoring_symbols, sizes.scoring_years)
     section("one partition through Dagster and directly")
     figures.append(pipeline.partition_figure(root, sizes.partitions))
     section("the CLI as a fresh process")

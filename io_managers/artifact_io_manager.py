@@ -20,8 +20,12 @@ from io_managers.validation import ArtifactValidationError
 from resources.database import ArtifactDatabase
 from resources.object_store import ObjectStore
 from sql.migrate import SCHEMA_ERRORS
+from trading_assets.evaluation.models import PlotImage, Scorecard
 from trading_assets.models import ChartImage
 from trading_assets.partitions import DATE_DIMENSION, SYMBOL_DIMENSION
+
+# Values of assets over every symbol and day (not symbol-day partitioned).
+_UNPARTITIONED_VALUES = (Scorecard, PlotImage)
 
 
 class ArtifactIOManager(dg.ConfigurableIOManager):
@@ -64,9 +68,14 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
                 "typed value (MarketData, ChartImage, LlmAnalysis, TradingSignal, OrderDecision "
                 "or PortfolioSnapshot) so it can be stored and loaded downstream"
             )
-        symbol, day, partition_key = _symbol_day(context, asset_name)
+        if isinstance(obj, _UNPARTITIONED_VALUES) and not context.has_asset_partitions:
+            symbol, partition_key = None, None
+            day = obj.end if isinstance(obj, Scorecard) else obj.as_of
+        else:
+            symbol, day, partition_key = _symbol_day(context, asset_name)
         # Rendered before storing: a PNG that PIL cannot open must fail before anything is kept.
-        thumbnail = png_thumbnail_markdown(obj.png) if isinstance(obj, ChartImage) else None
+        images = (ChartImage, PlotImage)
+        thumbnail = png_thumbnail_markdown(obj.png) if isinstance(obj, images) else None
         try:
             result = self.store(context.log).write_or_spool(
                 obj,
@@ -88,7 +97,7 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
         self._stored_this_run = {
             k: v for k, v in self._stored_this_run.items() if k[0] == context.run_id
         }
-        self._stored_this_run[(context.run_id, asset_name, partition_key)] = (record, obj)
+        self._stored_this_run[(context.run_id, asset_name, partition_key or "")] = (record, obj)
         metadata: dict[str, dg.MetadataValue] = {
             "artifact_type": dg.MetadataValue.text(record.type),
             "object_uri": dg.MetadataValue.url(record.object_uri),

@@ -27,22 +27,30 @@ FORMAT_VERSION = 1
 _LOG = logging.getLogger("trading_signals.storage")
 
 
+ALL_SYMBOLS = "all"  # the object-key folder of an artifact over every symbol (the scorecard)
+IMAGE_TYPES = ("chart", "plot")
+
+
 def object_key(
     asset_name: str,
-    symbol: str,
-    partition_date: dt.date,
+    symbol: str | None,
+    partition_date: dt.date | None,
     run_id: str,
     content_hash: str,
     extension: str,
 ) -> str:
-    """``{asset}/{symbol}/{date}/{run_id}-{hash12}.{ext}``: one object per run and content."""
-    day = partition_date.isoformat()
-    return f"{asset_name}/{symbol}/{day}/{run_id}-{content_hash[:12]}.{extension}"
+    """``{asset}/{symbol}/{date}/{run_id}-{hash12}.{ext}``: one object per run and content.
+
+    An artifact over every symbol goes under ``all/``; one without a day under ``undated/``.
+    """
+    day = partition_date.isoformat() if partition_date else "undated"
+    folder = symbol or ALL_SYMBOLS
+    return f"{asset_name}/{folder}/{day}/{run_id}-{content_hash[:12]}.{extension}"
 
 
-def write_key(run_id: str, asset_name: str, partition_key: str, content_hash: str) -> str:
+def write_key(run_id: str, asset_name: str, partition_key: str | None, content_hash: str) -> str:
     """The row's unique key: one write of this content, by this run, for this asset-partition."""
-    text = f"{run_id}|{asset_name}|{partition_key}|{content_hash}"
+    text = f"{run_id}|{asset_name}|{partition_key or ''}|{content_hash}"
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -98,14 +106,17 @@ class ArtifactStore:
         obj: object,
         *,
         asset_name: str,
-        symbol: str,
-        partition_key: str,
-        partition_date: dt.date,
+        symbol: str | None,
+        partition_key: str | None,
+        partition_date: dt.date | None,
         job_name: str,
         run_id: str,
         step_key: str,
     ) -> PreparedArtifact:
-        """Serialize and validate ``obj`` as a row and a payload; nothing is written yet."""
+        """Serialize and validate ``obj`` as a row and a payload; nothing is written yet.
+
+        ``symbol`` and ``partition_key`` are None for an asset over every symbol and day.
+        """
         value_symbol = getattr(obj, "symbol", symbol)
         if value_symbol != symbol:
             raise ValueError(
@@ -128,7 +139,10 @@ class ArtifactStore:
         }
         now = dt.datetime.now(dt.UTC)
         record = ArtifactRecord(
-            name=f"{asset_name}:{symbol}:{partition_date.isoformat()}",
+            name=(
+                f"{asset_name}:{symbol or ALL_SYMBOLS}:"
+                f"{partition_date.isoformat() if partition_date else 'undated'}"
+            ),
             type=serialized.artifact_type,
             symbol=symbol,
             workflow_id=job_name,
@@ -139,7 +153,7 @@ class ArtifactStore:
             partition_key=partition_key,
             partition_date=partition_date,
             # The previous system's users look charts up by image_path.
-            image_path=uri if serialized.artifact_type == "chart" else None,
+            image_path=uri if serialized.artifact_type in IMAGE_TYPES else None,
             artifact_metadata=metadata,
             object_uri=uri,
             content_hash=content_hash,
@@ -219,7 +233,10 @@ class ArtifactStore:
         record = prepared.record
         if uri != record.object_uri:
             record = record.model_copy(
-                update={"object_uri": uri, "image_path": uri if record.type == "chart" else None}
+                update={
+                    "object_uri": uri,
+                    "image_path": uri if record.type in IMAGE_TYPES else None,
+                }
             )
         if database_error is not None:
             down = [f"database {self._database_target()}: {first_line(database_error)}"]
@@ -253,7 +270,7 @@ class ArtifactStore:
             return exc
         return None
 
-    def latest_record(self, asset_name: str, partition_key: str) -> ArtifactRecord:
+    def latest_record(self, asset_name: str, partition_key: str | None) -> ArtifactRecord:
         record = self.database.latest(asset_name, partition_key)
         if record is None:
             raise ArtifactNotFoundError(

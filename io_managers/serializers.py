@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from io_managers.errors import CorruptArtifactError
 from resources.database import ArtifactRecord, ArtifactType
+from trading_assets.evaluation.models import PlotImage, Scorecard, SignalOutcome
 from trading_assets.models import (
     ChartImage,
     LlmAnalysis,
@@ -39,6 +40,8 @@ _JSON_MODELS: dict[str, type[BaseModel]] = {
     "signal": TradingSignal,
     "order": OrderDecision,
     "portfolio": PortfolioSnapshot,
+    "outcome": SignalOutcome,
+    "scorecard": Scorecard,
 }
 
 
@@ -167,6 +170,52 @@ def _(obj: PortfolioSnapshot) -> SerializedArtifact:
     return _as_json(obj, "portfolio", artifact_metadata=summary)
 
 
+@serialize.register
+def _(obj: SignalOutcome) -> SerializedArtifact:
+    summary: dict[str, Any] = {
+        "scorable": obj.scorable,
+        "status": obj.status,
+        "horizon_end": obj.horizon_end.isoformat(),
+        "provider": obj.provider,
+        "prompt_version": obj.prompt_version,
+        **{f"return_{h}": r for h, r in obj.forward_returns.items()},
+    }
+    if obj.trade is not None:
+        summary.update(trade_filled=obj.trade.filled, r_multiple=obj.trade.r_multiple)
+    return _as_json(
+        obj,
+        "outcome",
+        action=obj.action.value,
+        confidence=obj.confidence_score,
+        model_name=obj.model_name,
+        artifact_metadata=summary,
+    )
+
+
+@serialize.register
+def _(obj: Scorecard) -> SerializedArtifact:
+    summary = {
+        "start": obj.start.isoformat() if obj.start else None,
+        "end": obj.end.isoformat() if obj.end else None,
+        "symbols": obj.symbols,
+        "scored": obj.scored,
+        "not_yet_scorable": obj.not_yet_scorable,
+        "verdict": obj.overall.verdict,
+    }
+    return _as_json(obj, "scorecard", artifact_metadata=summary)
+
+
+@serialize.register
+def _(obj: PlotImage) -> SerializedArtifact:
+    return SerializedArtifact(
+        data=obj.png,
+        content_type=PNG,
+        extension="png",
+        artifact_type="plot",
+        row_fields={"chart_type": obj.name, "chart_data": _json_safe(obj, exclude={"png"})},
+    )
+
+
 def _as_json(obj: BaseModel, artifact_type: ArtifactType, **row_fields: Any) -> SerializedArtifact:
     return SerializedArtifact(
         data=obj.model_dump_json().encode(),
@@ -184,9 +233,11 @@ def deserialize(artifact_type: str, data: bytes, record: ArtifactRecord) -> obje
             return _market_data(data)
         if artifact_type == "chart":
             return _chart(data, record)
+        if artifact_type == "plot":
+            return _plot(data, record)
         model = _JSON_MODELS.get(artifact_type)
         if model is None:
-            known = ", ".join(["market_data", "chart", *_JSON_MODELS])
+            known = ", ".join(["market_data", "chart", "plot", *_JSON_MODELS])
             raise CorruptArtifactError.for_record(
                 record, f"its type {artifact_type!r} is not one of {known}"
             )
@@ -220,3 +271,11 @@ def _chart(data: bytes, record: ArtifactRecord) -> ChartImage:
     if record.chart_data is None:
         raise KeyError("the artifact row has no chart_data to rebuild the chart from")
     return ChartImage.model_validate({**record.chart_data, "png": data})
+
+
+def _plot(data: bytes, record: ArtifactRecord) -> PlotImage:
+    if not data.startswith(PNG_SIGNATURE):
+        raise ValueError("the payload is not a PNG image")
+    if record.chart_data is None:
+        raise KeyError("the artifact row has no chart_data to rebuild the plot from")
+    return PlotImage.model_validate({**record.chart_data, "png": data})

@@ -28,7 +28,13 @@ ASSET_TYPES: Mapping[str, str] = {
     "trading_signal": "signal",
     "order": "order",
     "portfolio": "portfolio",
+    "signal_outcome": "outcome",
+    "scorecard": "scorecard",
+    "scorecard_equity_curve": "plot",
+    "scorecard_calibration": "plot",
 }
+# Types whose assets cover every symbol and day at once: no symbol or partition on their rows.
+UNPARTITIONED_TYPES = frozenset({"scorecard", "plot"})
 
 # Far above what the pipeline writes (bars: ~40 KB, a chart: ~150 KB, JSON: a few KB); a payload
 # past these is a bug (a runaway history, an image at the wrong resolution), not data to keep.
@@ -39,6 +45,9 @@ MAX_BYTES: Mapping[str, int] = {
     "signal": 1 * MB,
     "order": 1 * MB,
     "portfolio": 10 * MB,
+    "outcome": 1 * MB,
+    "scorecard": 50 * MB,
+    "plot": 10 * MB,
 }
 
 # Row fields every artifact of a type must carry (beyond the ones every artifact needs).
@@ -49,14 +58,19 @@ REQUIRED_BY_TYPE: Mapping[str, tuple[str, ...]] = {
     "signal": ("action", "confidence", "signal_data"),
     "order": ("artifact_metadata",),
     "portfolio": ("artifact_metadata",),
+    "outcome": ("action", "confidence", "artifact_metadata"),
+    "scorecard": ("artifact_metadata",),
+    "plot": ("chart_type", "image_path", "chart_data"),
 }
 REQUIRED_FOR_ALL = (
-    "name", "symbol", "workflow_id", "execution_id", "step_name", "task_id", "partition_key",
-    "partition_date", "object_uri", "content_hash", "write_key",
+    "name", "workflow_id", "execution_id", "step_name", "task_id", "object_uri", "content_hash",
+    "write_key",
 )
+REQUIRED_FOR_PARTITIONED = ("symbol", "partition_key", "partition_date")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _ACTIONS = ("BUY", "SELL", "HOLD")
 _CHART_TYPES = ("daily", "weekly")
+_PLOT_TYPES = ("equity_curve", "calibration")
 
 
 class ArtifactValidationError(ValueError):
@@ -86,6 +100,16 @@ def _problem(record: ArtifactRecord, payload: bytes) -> tuple[str, str] | None:
             f"is {record.type!r}, but asset {record.step_name} stores {expected_type!r} "
             "artifacts: the asset returned a value of the wrong kind"
         )
+    if record.type in UNPARTITIONED_TYPES:
+        if record.partition_key is not None or record.symbol is not None:
+            return "partition_key", (
+                f"is {record.partition_key!r}; {record.type} artifacts cover every symbol and "
+                "day, so they carry no partition or symbol"
+            )
+        return _content_problem(record, payload)
+    for field in REQUIRED_FOR_PARTITIONED:
+        if getattr(record, field) in (None, ""):
+            return field, "is missing; every artifact row names its run, asset and partition"
     assert record.symbol is not None and record.partition_key is not None
     try:
         if normalize_symbol(record.symbol) != record.symbol:
@@ -99,13 +123,19 @@ def _problem(record: ArtifactRecord, payload: bytes) -> tuple[str, str] | None:
             f"{record.partition_key!r} does not match the row's {DATE_DIMENSION} and "
             f"{SYMBOL_DIMENSION} (expected {expected_key!r})"
         )
+    return _content_problem(record, payload)
+
+
+def _content_problem(record: ArtifactRecord, payload: bytes) -> tuple[str, str] | None:
     for field in REQUIRED_BY_TYPE.get(record.type, ()):
         value = getattr(record, field)
         if value is None or (field != "response" and value == ""):
             return field, f"is missing; {record.type} artifacts always carry it"
     if record.type == "chart" and record.chart_type not in _CHART_TYPES:
         return "chart_type", f"is {record.chart_type!r}; expected one of {', '.join(_CHART_TYPES)}"
-    if record.type == "signal":
+    if record.type == "plot" and record.chart_type not in _PLOT_TYPES:
+        return "chart_type", f"is {record.chart_type!r}; expected one of {', '.join(_PLOT_TYPES)}"
+    if record.type in ("signal", "outcome"):
         if record.action not in _ACTIONS:
             return "action", f"is {record.action!r}; expected one of {', '.join(_ACTIONS)}"
         if record.confidence is None or not 0 <= record.confidence <= 100:

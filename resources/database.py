@@ -16,7 +16,9 @@ from sql.engine import create_database_engine, is_sqlite, mask_database_url
 from sql.migrate import check_schema_current, upgrade
 from sql.schema import artifacts
 
-ArtifactType = Literal["market_data", "chart", "llm", "signal", "order", "portfolio"]
+ArtifactType = Literal[
+    "market_data", "chart", "llm", "signal", "order", "portfolio", "outcome", "scorecard", "plot"
+]
 
 
 class ArtifactRecord(BaseModel):
@@ -195,16 +197,58 @@ class ArtifactDatabase(dg.ConfigurableResource):
         with self._ready_engine().begin() as connection:
             return int(connection.execute(statement).rowcount)
 
-    def latest(self, step_name: str, partition_key: str) -> ArtifactRecord | None:
-        """The newest row of one asset and partition (highest id: ids only grow)."""
+    def latest(self, step_name: str, partition_key: str | None) -> ArtifactRecord | None:
+        """The newest row of one asset and partition (highest id: ids only grow).
+
+        ``partition_key`` None: the newest row of an unpartitioned asset (the scorecard).
+        """
+        key = artifacts.c.partition_key
         statement = (
             sa.select(artifacts)
-            .where(artifacts.c.step_name == step_name, artifacts.c.partition_key == partition_key)
+            .where(
+                artifacts.c.step_name == step_name,
+                key.is_(None) if partition_key is None else key == partition_key,
+            )
             .order_by(artifacts.c.id.desc())
             .limit(1)
         )
         rows = self._fetch(statement)
         return rows[0] if rows else None
+
+    def newest_per_partition(
+        self,
+        step_name: str,
+        *,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+        symbols: Sequence[str] | None = None,
+    ) -> list[ArtifactRecord]:
+        """The newest row of ``step_name`` for each partition (in a day range, for symbols)."""
+        newest = sa.select(sa.func.max(artifacts.c.id)).where(artifacts.c.step_name == step_name)
+        if start is not None:
+            newest = newest.where(artifacts.c.partition_date >= start)
+        if end is not None:
+            newest = newest.where(artifacts.c.partition_date <= end)
+        if symbols:
+            newest = newest.where(artifacts.c.symbol.in_(list(symbols)))
+        newest = newest.group_by(artifacts.c.partition_key)
+        statement = (
+            sa.select(artifacts)
+            .where(artifacts.c.id.in_(newest.scalar_subquery()))
+            .order_by(artifacts.c.partition_date, artifacts.c.symbol)
+        )
+        return self._fetch(statement)
+
+    def partitions_with(self, step_name: str) -> dict[str, dt.date]:
+        """partition key -> partition day of every partition that has a row of ``step_name``."""
+        statement = (
+            sa.select(artifacts.c.partition_key, artifacts.c.partition_date)
+            .where(artifacts.c.step_name == step_name, artifacts.c.partition_key.is_not(None))
+            .distinct()
+        )
+        with self._ready_engine().connect() as connection:
+            rows = connection.execute(statement).all()
+        return {key: day for key, day in rows}
 
     def get(self, artifact_id: int) -> ArtifactRecord | None:
         rows = self._fetch(sa.select(artifacts).where(artifacts.c.id == artifact_id))

@@ -19,6 +19,7 @@ from io_managers.artifact_io_manager import ArtifactIOManager
 from io_managers.spool import ArtifactSpool
 from resources.broker import BrokerResource
 from resources.database import ArtifactDatabase
+from resources.evaluation import EvaluationSettings
 from resources.ibkr import IbkrResource
 from resources.llm import LlmResource
 from resources.market_data import MarketDataResource
@@ -68,6 +69,15 @@ def _flag(name: str, default: bool, env: Mapping[str, str]) -> bool:
     if raw in ("0", "false", "no", "off"):
         return False
     raise SettingError(f"{name}={raw!r} is not a true/false value: use true or false")
+
+
+def _set_numbers(env: Mapping[str, str], **variables: str) -> dict[str, float]:
+    """field -> value for each variable that is set; unset ones keep the field's own default."""
+    values: dict[str, float] = {}
+    for field, name in variables.items():
+        if env.get(name, "").strip():
+            values[field] = _number(name, 0.0, env)
+    return values
 
 
 def data_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -220,6 +230,7 @@ def resources_from_environment(env: Mapping[str, str] | None = None) -> dict[str
             source=_text("MARKET_DATA_SOURCE", "synthetic", env),
             data_dir=_text("MARKET_DATA_DIR", str(data / "market"), env),
             history_days=int(_number("MARKET_HISTORY_DAYS", 520, env)),
+            date_format=_text("MARKET_DATA_DATE_FORMAT", "", env) or None,
             ibkr=ibkr,
         ),
         "llm": LlmResource(
@@ -238,7 +249,23 @@ def resources_from_environment(env: Mapping[str, str] | None = None) -> dict[str
             paper_state_url=f"sqlite:///{data / 'paper_broker.db'}",
             starting_cash=_number("PAPER_STARTING_CASH", 100_000.0, env),
             live_confirm=_text("IBKR_LIVE_CONFIRM", "", env),
+            **_set_numbers(
+                env,
+                commission_per_share="COMMISSION_PER_SHARE",
+                commission_min="COMMISSION_MIN",
+                slippage_bps="SLIPPAGE_BPS",
+            ),
             ibkr=ibkr,
+        ),
+        "evaluation": EvaluationSettings(
+            **{
+                k: int(v)
+                for k, v in _set_numbers(
+                    env,
+                    exit_after_sessions="EVAL_EXIT_AFTER_SESSIONS",
+                    bootstrap_resamples="EVAL_BOOTSTRAP_RESAMPLES",
+                ).items()
+            }
         ),
         "policy": TradingPolicy(
             min_confidence=_number("MIN_CONFIDENCE", 50.0, env),

@@ -8,7 +8,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-ARTIFACT_TYPES: tuple[str, ...] = ("market_data", "chart", "llm", "signal", "order", "portfolio")
+ARTIFACT_TYPES: tuple[str, ...] = (
+    "market_data", "chart", "llm", "signal", "order", "portfolio",
+    # The evaluation group: a signal's outcome, the scorecard over all of them, its plots.
+    "outcome", "scorecard", "plot",
+)
 _TYPE_CHECK = "type IN ({})".format(", ".join(f"'{t}'" for t in ARTIFACT_TYPES))
 
 

@@ -9,7 +9,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from bench import pipeline, storage
+from bench import evaluation, pipeline, storage
 from bench.run import _sample_values, table
 from bench.stats import Figure, p95
 from io_managers.artifact_store import ArtifactStore
@@ -34,6 +34,16 @@ def test_chart_figures_compare_both_charts_with_bare_mplfinance() -> None:
 # Fixed, closed sessions: on the first the offline analyst holds, on the second it buys, so both
 # of the order step's branches run. Nothing here depends on today's date or calendar.
 HOLD_DAY, BUY_DAY = dt.date(2025, 4, 22), dt.date(2025, 4, 23)
+
+
+def test_scoring_figures_time_score_history_beside_pandas_and_the_scorecard() -> None:
+    # The figure asserts inside that score_history and the pandas baseline agree.
+    scoring, scorecard = evaluation.scoring_figures(symbols=2, years=1)
+    assert scoring.name.startswith("score 2 symbols x 1 years")
+    assert scoring.value and scoring.baseline_value and scoring.met is not None
+    assert "shift" in scoring.baseline and scoring.note.startswith("504 signals")
+    assert scorecard.name.startswith("scorecard of 504 outcomes, 2000 bootstrap resamples")
+    assert scorecard.value and scorecard.baseline_value == scoring.value
 
 
 def test_one_partition_through_dagster_and_directly(tmp_path: Path) -> None:

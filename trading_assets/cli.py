@@ -23,6 +23,7 @@ from resources.broker import BrokerConfigError
 from resources.environment import SettingError, data_dir, resources_from_environment
 from resources.llm import LlmConfigError
 from resources.object_store import ObjectStoreError
+from sql.schema import ARTIFACT_TYPES
 from trading_assets.calendar import check_closed_session, latest_completed_session
 from trading_assets.errors import root_cause_message
 from trading_assets.market_data.folder_source import MarketDataError
@@ -244,6 +245,97 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_scorecard(args: argparse.Namespace) -> int:
+    from trading_assets.backfill import freeze_loaded_heap
+
+    freeze_loaded_heap()
+    from trading_assets.definitions import build_definitions
+    from trading_assets.evaluation.assets import SCORECARD, ScorecardConfig
+    from trading_assets.evaluation.report import format_scorecard
+    from trading_assets.sensors import outcomes_due
+
+    symbols = _symbols(args.symbols) if args.symbols else []
+    start = _parse_day("--start", args.start) if args.start else None
+    end = _parse_day("--end", args.end) if args.end else None
+    if start and end and start > end:
+        raise UsageError(f"--start {start} is after --end {end}")
+    ensure_dagster_home()
+    resources = resources_from_environment()
+    db = _resolved(resources["artifact_db"])
+    evaluation = _resolved(resources["evaluation"])
+    definitions = build_definitions(resources)
+    freeze_loaded_heap()
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    with dg.DagsterInstance.get() as instance:
+        if not args.no_update:
+            # What signal_outcome_sensor does under the daemon: score every signal whose horizon
+            # has closed since it was stored, so the scorecard is current without `make ui`.
+            outcomes = {
+                row.partition_key: bool((row.artifact_metadata or {}).get("scorable"))
+                for row in db.newest_per_partition("signal_outcome")
+                if row.partition_key
+            }
+            due = [
+                (key, horizon)
+                for key, horizon in outcomes_due(
+                    db.partitions_with("trading_signal"), outcomes,
+                    latest_closed=latest_completed_session(dt.datetime.now(dt.UTC)),
+                    exit_after_sessions=evaluation.exit_after_sessions,
+                )
+                if _in_scope(key, symbols, start, end)
+            ]
+            if due:
+                print(f"scoring {len(due)} signals whose horizon has closed ...", flush=True)
+            job = definitions.resolve_job_def("signal_outcome_job")
+            for key, _ in due:
+                result = job.execute_in_process(
+                    partition_key=key, instance=instance, raise_on_error=False, run_config=quiet
+                )
+                if not result.success:
+                    print(f"  {key}: scoring failed: {_first_failure(result)}", file=sys.stderr)
+        config = ScorecardConfig(
+            symbols=symbols,
+            start=start.isoformat() if start else None,
+            end=end.isoformat() if end else None,
+        )
+        result = definitions.resolve_job_def("scorecard_job").execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            run_config={**quiet, "ops": {"scorecard_assets": {"config": config.model_dump()}}},
+        )
+    if not result.success:
+        raise UsageError(f"the scorecard run {result.run_id} failed: {_first_failure(result)}")
+    card = result.output_for_node("scorecard_assets", SCORECARD)
+    print(format_scorecard(card, by=args.by))
+    plots = [
+        r for r in db.query(execution_id=result.run_id, limit=10) if r.type == "plot"
+    ]
+    print(f"\nscorecard run {result.run_id}; plots in the Dagster UI (make ui: assets "
+          "scorecard_equity_curve and scorecard_calibration)")
+    for row in sorted(plots, key=lambda r: r.id or 0):
+        print(f"  #{row.id} {row.step_name}: {row.object_uri}")
+    return 0
+
+
+def _in_scope(
+    partition_key: str, symbols: Sequence[str], start: dt.date | None, end: dt.date | None
+) -> bool:
+    day_text, _, symbol = partition_key.partition("|")
+    day = dt.date.fromisoformat(day_text)
+    return (
+        (not symbols or symbol in symbols)
+        and (start is None or day >= start)
+        and (end is None or day <= end)
+    )
+
+
+def _first_failure(result: Any) -> str:
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data:
+            return f"step {event.step_key}: {root_cause_message(event.step_failure_data.error)}"
+    return "see the run in the Dagster UI"
+
+
 def _cost_estimate(llm: Any, partitions: int) -> str:
     if llm.provider_name() == "offline":
         return "$0.00 (the offline analyst makes no API calls)"
@@ -423,6 +515,21 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--yes", action="store_true", help="launch without asking")
     backfill.set_defaults(func=cmd_backfill)
 
+    score = sub.add_parser(
+        "scorecard", help="score the stored signals against what the price did next"
+    )
+    score.add_argument("--symbols", help="comma-separated tickers (default: every symbol)")
+    score.add_argument("--start", help="first signal day YYYY-MM-DD")
+    score.add_argument("--end", help="last signal day YYYY-MM-DD")
+    score.add_argument(
+        "--by", choices=["provider", "model", "prompt"], help="one block per group, compared"
+    )
+    score.add_argument(
+        "--no-update", action="store_true",
+        help="score only what is stored (do not first score signals whose horizon has closed)",
+    )
+    score.set_defaults(func=cmd_scorecard)
+
     arts = sub.add_parser("artifacts", help="list or show stored artifacts")
     arts_sub = arts.add_subparsers(dest="action")
     listing = arts_sub.add_parser("list", help="list artifacts, newest first")
@@ -432,7 +539,7 @@ def build_parser() -> argparse.ArgumentParser:
     for target in (arts, listing):
         target.add_argument("--symbol")
         target.add_argument(
-            "--type", choices=["market_data", "chart", "llm", "signal", "order", "portfolio"]
+            "--type", choices=list(ARTIFACT_TYPES)
         )
         target.add_argument("--run", help="Dagster run id")
         target.add_argument("--date", help="partition date YYYY-MM-DD")

@@ -12,12 +12,20 @@ from resources.environment import resources_from_environment, workflow_schedule
 from trading_assets.analysis.assets import llm_analysis, trading_signal
 from trading_assets.charts.assets import daily_chart, weekly_chart
 from trading_assets.checks import ASSET_CHECKS
+from trading_assets.evaluation.assets import scorecard_assets, signal_outcome
 from trading_assets.execution.assets import order, portfolio
-from trading_assets.jobs import reconcile_spool_job, trading_signals_job
+from trading_assets.jobs import (
+    reconcile_spool_job,
+    scorecard_job,
+    signal_outcome_job,
+    trading_signals_job,
+)
 from trading_assets.market_data.assets import market_data
 from trading_assets.schedules import build_trading_day_schedule
 from trading_assets.sensors import (
     run_failure_alert_sensor,
+    scorecard_automation_sensor,
+    signal_outcome_sensor,
     spool_reconcile_sensor,
     watchlist_sensor,
 )
@@ -30,15 +38,23 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning, message="Parameter `o
 ASSETS = [market_data, daily_chart, weekly_chart, llm_analysis, trading_signal, order, portfolio]
 # After the seven, never before them: MLflow down or slow cannot hold up the order or portfolio.
 TRACKING_ASSETS = [mlflow_run]
+# Read bars after the decision's day; nothing above depends on them (no look-ahead).
+EVALUATION_ASSETS = [signal_outcome, scorecard_assets]
 
 
 def build_definitions(resources: Mapping[str, Any], cron: str = "0 9 * * 1-5") -> dg.Definitions:
     return dg.Definitions(
-        assets=[*ASSETS, *TRACKING_ASSETS],
+        assets=[*ASSETS, *TRACKING_ASSETS, *EVALUATION_ASSETS],
         asset_checks=ASSET_CHECKS,
-        jobs=[trading_signals_job, reconcile_spool_job],
+        jobs=[trading_signals_job, signal_outcome_job, scorecard_job, reconcile_spool_job],
         schedules=[build_trading_day_schedule(cron)],
-        sensors=[watchlist_sensor, run_failure_alert_sensor, spool_reconcile_sensor],
+        sensors=[
+            watchlist_sensor,
+            run_failure_alert_sensor,
+            spool_reconcile_sensor,
+            signal_outcome_sensor,
+            scorecard_automation_sensor,
+        ],
         resources=dict(resources),
         # One partition is seven quick steps: a process per step would cost more than the work.
         executor=dg.in_process_executor,

@@ -1,4 +1,5 @@
-"""Jobs: the whole graph for one symbol-day partition; the spool's replay into the stores."""
+"""Jobs: the whole graph for one symbol-day partition; scoring signals once their horizon has
+closed; the scorecard; the spool's replay into the stores."""
 
 import dagster as dg
 
@@ -7,12 +8,32 @@ from io_managers.reconcile import reconcile
 from io_managers.spool import ArtifactSpool
 from resources.database import ArtifactDatabase
 from resources.object_store import ObjectStore
+from trading_assets.evaluation.assets import EVALUATION_GROUP, SCORECARD_ASSETS, signal_outcome
+
+# The evaluation reads bars after the decision's day: never part of the run that decides. (The
+# scorecard also covers every symbol and day at once, which a symbol-day run cannot hold.)
+_EVALUATION = dg.AssetSelection.groups(EVALUATION_GROUP)
+_SCORECARD = dg.AssetSelection.assets(*SCORECARD_ASSETS)
 
 trading_signals_job = dg.define_asset_job(
     "trading_signals_job",
-    selection=dg.AssetSelection.all(),
+    selection=dg.AssetSelection.all() - _EVALUATION,
     description="Market data to portfolio for one symbol and trading day.",
     # Enforced by run monitoring (dagster.yaml): a hung broker or LLM cannot hold a run forever.
+    tags={"dagster/max_runtime": 1800},
+)
+
+signal_outcome_job = dg.define_asset_job(
+    "signal_outcome_job",
+    selection=[signal_outcome],
+    description="Scores one symbol-day's signal once its horizon has closed.",
+    tags={"dagster/max_runtime": 600},
+)
+
+scorecard_job = dg.define_asset_job(
+    "scorecard_job",
+    selection=_SCORECARD,
+    description="The scorecard over every stored outcome, with its plots.",
     tags={"dagster/max_runtime": 1800},
 )
 

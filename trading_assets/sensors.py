@@ -1,6 +1,7 @@
 """Sensors: keep the symbol partitions in step with the watchlist; alert on failed runs;
-replay the local spool once the stores are back."""
+replay the local spool once the stores are back; score signals whose horizon has closed."""
 
+import datetime as dt
 import hashlib
 import json
 import time
@@ -10,11 +11,15 @@ import dagster as dg
 from io_managers.resilience import first_line, is_transient
 from io_managers.spool import ArtifactSpool
 from resources.database import ArtifactDatabase
+from resources.evaluation import EvaluationSettings
 from resources.notifier import WebhookNotifier
 from resources.object_store import ObjectStore
 from resources.watchlist import WatchlistResource
+from trading_assets.calendar import latest_completed_session
 from trading_assets.errors import root_cause_message
-from trading_assets.jobs import reconcile_spool_job
+from trading_assets.evaluation.assets import SCORECARD_ASSETS
+from trading_assets.evaluation.outcome import horizon_end
+from trading_assets.jobs import reconcile_spool_job, signal_outcome_job
 from trading_assets.partitions import SYMBOL_DIMENSION, symbols
 
 
@@ -144,3 +149,83 @@ def stores_down(artifact_db: ArtifactDatabase, object_store: ObjectStore) -> str
                 raise
             return f"{name} ({type(exc).__name__}: {first_line(exc)})"
     return None
+
+
+# Runs one tick may request: a first tick after a long backfill queues them over several ticks.
+MAX_OUTCOME_RUNS_PER_TICK = 200
+
+
+def outcomes_due(
+    signals: dict[str, dt.date],
+    outcomes: dict[str, bool],
+    *,
+    latest_closed: dt.date,
+    exit_after_sessions: int,
+) -> list[tuple[str, dt.date]]:
+    """(partition key, horizon end) of each signal whose horizon has closed and is not scored.
+
+    ``signals``: partition key -> day of every stored signal; ``outcomes``: partition key ->
+    whether its newest stored outcome is scorable.
+    """
+    due = []
+    for key, day in sorted(signals.items(), key=lambda item: (item[1], item[0])):
+        if outcomes.get(key):
+            continue
+        end = horizon_end(day, exit_after_sessions)
+        if end <= latest_closed:
+            due.append((key, end))
+    return due
+
+
+@dg.sensor(
+    name="signal_outcome_sensor",
+    job=signal_outcome_job,
+    minimum_interval_seconds=600,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=(
+        "Materializes signal_outcome for every signal whose horizon has closed since it was "
+        "recorded as 'not yet scorable' (or that was never scored)."
+    ),
+)
+def signal_outcome_sensor(
+    context: dg.SensorEvaluationContext,
+    artifact_db: ArtifactDatabase,
+    evaluation: EvaluationSettings,
+) -> dg.SensorResult | dg.SkipReason:
+    latest = latest_completed_session(dt.datetime.now(dt.UTC))
+    signals = artifact_db.partitions_with("trading_signal")
+    outcomes = {
+        row.partition_key: bool((row.artifact_metadata or {}).get("scorable"))
+        for row in artifact_db.newest_per_partition("signal_outcome")
+        if row.partition_key
+    }
+    due = outcomes_due(
+        signals, outcomes, latest_closed=latest,
+        exit_after_sessions=evaluation.exit_after_sessions,
+    )
+    if not due:
+        return dg.SkipReason(
+            f"no signal's horizon has closed unscored ({len(signals)} signals, latest closed "
+            f"session {latest})"
+        )
+    batch = due[:MAX_OUTCOME_RUNS_PER_TICK]
+    context.log.info(f"{len(due)} signals are scorable now; requesting {len(batch)}")
+    return dg.SensorResult(
+        run_requests=[
+            # The run key names the horizon: a partition is scored once per horizon end, and a
+            # failed scoring is not retried every tick (the failure alert says why).
+            dg.RunRequest(partition_key=key, run_key=f"outcome|{key}|{end}")
+            for key, end in batch
+        ]
+    )
+
+
+# Declarative automation of the scorecard (SCORECARD_AUTOMATION in evaluation/assets.py): running
+# by default, so a fresh deployment keeps its scorecard current without a click.
+scorecard_automation_sensor = dg.AutomationConditionSensorDefinition(
+    "scorecard_automation_sensor",
+    target=dg.AssetSelection.assets(*SCORECARD_ASSETS),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=300,
+    description="Recomputes the scorecard after new outcomes are stored.",
+)

@@ -106,6 +106,12 @@ def settings_the_code_reads() -> dict[str, object]:
             settings[first.value] = default.value if literal else _NO_DEFAULT  # type: ignore[union-attr]
         elif isinstance(func, ast.Attribute) and func.attr == "get" and first.value.isupper():
             settings.setdefault(first.value, _NO_DEFAULT)
+    # `_set_numbers(env, field="NAME", ...)`: set only when given; the field keeps its default.
+    for node in ast.walk(ast.parse(env_py.read_text())):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "_set_numbers":
+            for keyword in node.keywords:
+                if isinstance(keyword.value, ast.Constant):
+                    settings.setdefault(keyword.value.value, _NO_DEFAULT)
     # `env.get("NAME", "").strip() or "default"`: the literal after `or` is the default.
     for node in ast.walk(ast.parse(env_py.read_text())):
         if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):

@@ -31,7 +31,7 @@ def url(tmp_path: Path) -> str:
 
 
 def test_head_revision() -> None:
-    assert head_revision() == "0002"
+    assert head_revision() == "0003"
 
 
 def test_upgrade_an_empty_database(url: str) -> None:
@@ -53,8 +53,8 @@ def test_migrations_create_exactly_the_application_schema(url: str) -> None:
 def test_concurrent_first_runs_migrate_once(url: str) -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = list(pool.map(lambda _: upgrade(url), range(4)))
-    assert results.count((None, "0002")) == 1
-    assert results.count(("0002", "0002")) == 3
+    assert results.count((None, "0003")) == 1
+    assert results.count(("0003", "0003")) == 3
 
 
 def test_database_at_base_is_behind_and_says_how_to_fix_it(url: str) -> None:
@@ -108,3 +108,36 @@ def test_a_database_of_the_previous_release_is_behind_then_upgraded_with_its_row
     assert upgrade(url) == ("0001", head_revision())
     (row,) = ArtifactDatabase(url=url, auto_migrate_sqlite=False).query()
     assert row.name == OLD_ROW["name"] and row.write_key is None  # kept, with no write key
+
+
+@pytest.mark.parametrize("kind", ["outcome", "scorecard", "plot"])
+def test_0003_admits_the_evaluation_types_and_still_refuses_unknown_ones(
+    url: str, kind: str
+) -> None:
+    import sqlalchemy as sa
+    from alembic import command
+
+    from sql.migrate import alembic_config
+
+    def insert(engine: sa.Engine, type_: str) -> None:
+        now = "2026-12-01 00:00:00"
+        with engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO artifacts (name, type, object_uri, content_hash, size_bytes, "
+                    "created_at, updated_at) VALUES ('x', :t, 'file:///x', 'h', 1, :n, :n)"
+                ),
+                {"t": type_, "n": now},
+            )
+
+    engine = create_database_engine(url)
+    with engine.begin() as connection:
+        config = alembic_config(connection)
+        command.upgrade(config, "0002")
+    with pytest.raises(sa.exc.IntegrityError):
+        insert(engine, kind)  # 0002 does not know the type yet
+    upgrade(url)
+    insert(engine, kind)
+    with pytest.raises(sa.exc.IntegrityError, match="ck_artifacts_type|CHECK"):
+        insert(engine, "nonsense")
+    engine.dispose()
