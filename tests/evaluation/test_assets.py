@@ -191,3 +191,28 @@ def test_the_scorecard_is_requested_after_an_outcome_is_stored(
         assert second.get_num_requested(dg.AssetKey(name)) == 1
     third = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=second.cursor)
     assert third.total_requested == 0  # nothing new since: no second request
+
+
+def _synthetic_source() -> object:
+    from resources.ibkr import IbkrResource
+    from resources.market_data import MarketDataResource
+
+    return MarketDataResource(source="synthetic", ibkr=IbkrResource())
+
+
+def test_later_bars_come_from_the_decisions_source_and_agree_with_its_close() -> None:
+    from trading_assets.evaluation.assets import later_bars
+
+    decision = synthetic_bars("TSLA", DAY, 300)
+    end = horizon_end(DAY, 20)
+    later = later_bars(_synthetic_source(), decision, end)
+    assert later.as_of == end and later.bars.index[-1].date() == end
+    assert later.bars.loc[str(DAY), "close"] == decision.latest_close
+
+    revised = decision.bars.copy()
+    revised.iloc[-1, revised.columns.get_loc("close")] *= 0.5  # a split since the signal
+    with pytest.raises(ValueError, match="a revision or a split adjustment"):
+        later_bars(_synthetic_source(), decision.model_copy(update={"bars": revised}), end)
+    other = decision.model_copy(update={"source": "csv"})
+    with pytest.raises(ValueError, match="set MARKET_DATA_SOURCE=csv"):
+        later_bars(_synthetic_source(), other, end)
