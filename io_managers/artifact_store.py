@@ -16,7 +16,7 @@ from typing import Any
 from io_managers.errors import ArtifactNotFoundError, CorruptArtifactError
 from io_managers.resilience import Log, WritePolicy, first_line, is_transient, with_retries
 from io_managers.serializers import deserialize, serialize
-from io_managers.spool import ArtifactSpool, SpoolEntry
+from io_managers.spool import ArtifactSpool, SpoolEntry, store_target
 from io_managers.validation import validate_artifact
 from resources.database import ArtifactDatabase, ArtifactRecord
 from resources.object_store import ObjectStore
@@ -190,6 +190,7 @@ class ArtifactStore:
                 reason=str(exc),
                 object_stored=exc.object_stored,
                 spooled_at=dt.datetime.now(dt.UTC),
+                target=store_target(self.database, self.object_store),
             )
             path = spool.put(entry, prepared.payload)
             if self.log is not None:
@@ -256,6 +257,10 @@ class ArtifactStore:
             self._database_target(), "" if created else " (already there)",
         )
         return record.model_copy(update={"id": artifact_id}), created
+
+    def target(self) -> str:
+        """Which stores this is (``store_target``): what a spool entry says it was meant for."""
+        return store_target(self.database, self.object_store)
 
     def _database_target(self) -> str:
         return f"artifacts table at {self.database.masked_url()}"

@@ -8,11 +8,11 @@ cut off anywhere and run again therefore ends with each artifact in the stores o
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from io_managers.artifact_store import ArtifactStore, PreparedArtifact, StoreUnavailableError
-from io_managers.spool import ArtifactSpool, SpoolError
+from io_managers.spool import ArtifactSpool, SpoolEntry, SpoolError
 from io_managers.validation import ASSET_TYPES
 
 
@@ -21,12 +21,14 @@ class ReconcileReport:
     moved: list[str] = field(default_factory=list)  # inserted now
     already_stored: list[str] = field(default_factory=list)  # a previous replay got there
     damaged: list[str] = field(default_factory=list)  # left in the spool for a person
+    # Meant for other stores (spooled under another configuration): left in the spool.
+    other_stores: list[str] = field(default_factory=list)
     remaining: int = 0  # still in the spool (a store is still down)
     stopped_by: str | None = None
 
     @property
     def complete(self) -> bool:
-        return self.remaining == 0 and not self.damaged
+        return self.remaining == 0 and not self.damaged and not self.other_stores
 
     def lines(self) -> list[str]:
         out = [f"moved to the stores: {len(self.moved)}"]
@@ -38,6 +40,9 @@ class ReconcileReport:
         if self.damaged:
             out.append(f"damaged, left in the spool: {len(self.damaged)}")
             out += [f"  {line}" for line in self.damaged]
+        if self.other_stores:
+            out.append(f"meant for other stores, not replayed here: {len(self.other_stores)}")
+            out += [f"  {line}" for line in self.other_stores]
         if self.stopped_by:
             out.append(f"stopped: {self.stopped_by}")
         out.append(f"still in the spool: {self.remaining}")
@@ -48,7 +53,15 @@ def reconcile(store: ArtifactStore, spool: ArtifactSpool) -> ReconcileReport:
     """Move every spool entry into the stores, oldest first; stop at the first store outage."""
     report = ReconcileReport()
     entries = spool.entries()
+    here = store.target()
     for index, entry in enumerate(entries):
+        if not entry.meant_for(here):
+            # Replaying it here would put another configuration's history into these stores.
+            report.other_stores.append(
+                f"{entry.describe()} was meant for {entry.target}: run `trading-signals "
+                "reconcile` with DATABASE_URL and the object store set to that one"
+            )
+            continue
         try:
             payload = spool.payload(entry)
         except (SpoolError, OSError) as exc:
@@ -68,6 +81,15 @@ def reconcile(store: ArtifactStore, spool: ArtifactSpool) -> ReconcileReport:
     return report
 
 
+@dataclass(frozen=True)
+class BrokerOrders:
+    """The orders a broker knows for a day range, to compare with the order artifacts."""
+
+    name: str  # where they were read, for people
+    mode: str  # the trading mode whose order artifacts they answer for
+    orders: Mapping[tuple[str, dt.date], str]  # (symbol, day) -> the order, described
+
+
 @dataclass
 class VerifyReport:
     start: dt.date
@@ -79,20 +101,31 @@ class VerifyReport:
     wrong_hash: list[str] = field(default_factory=list)
     orphan_objects: list[str] = field(default_factory=list)
     spooled: list[str] = field(default_factory=list)
+    broker: str | None = None  # the broker compared with, or why none was
+    broker_orders: int = 0
+    broker_without_artifact: list[str] = field(default_factory=list)
+    artifact_without_broker: list[str] = field(default_factory=list)
 
     @property
     def consistent(self) -> bool:
         return not (self.missing_objects or self.wrong_size or self.wrong_hash
-                    or self.orphan_objects or self.spooled)
+                    or self.orphan_objects or self.spooled or self.broker_without_artifact
+                    or self.artifact_without_broker)
 
     def lines(self) -> list[str]:
         out = [f"{self.start} .. {self.end}: {self.rows} rows, {self.objects} objects"]
+        if self.broker is not None:
+            out.append(f"broker: {self.broker}: {self.broker_orders} orders")
         sections: Sequence[tuple[str, list[str]]] = (
             ("rows whose object is missing", self.missing_objects),
             ("rows whose object has another size", self.wrong_size),
             ("rows whose object has another sha256", self.wrong_hash),
             ("objects without a row (orphans)", self.orphan_objects),
             ("artifacts still in the local spool (run `trading-signals reconcile`)", self.spooled),
+            ("broker orders without an order artifact that says placed",
+             self.broker_without_artifact),
+            ("order artifacts that say placed, with no order at the broker",
+             self.artifact_without_broker),
         )
         for title, items in sections:
             if items:
@@ -110,9 +143,15 @@ def verify(
     *,
     symbols: Sequence[str] | None = None,
     deep: bool = False,
+    broker: BrokerOrders | None = None,
+    broker_note: str | None = None,
 ) -> VerifyReport:
-    """Compare rows and objects of partition days [start, end]; ``deep`` re-hashes each object."""
-    report = VerifyReport(start, end)
+    """Compare rows and objects of partition days [start, end]; ``deep`` re-hashes each object.
+
+    With ``broker``, also each partition's orders at the broker with its newest order artifact,
+    both ways. ``broker_note`` says why no broker was compared (reported as is).
+    """
+    report = VerifyReport(start, end, broker=broker_note)
     rows = store.database.between(start, end, symbols=symbols)
     report.rows = len(rows)
     objects: dict[str, int] = {}
@@ -148,7 +187,51 @@ def verify(
         # An object whose row is waiting in the spool is accounted for there.
         if uri not in pending:
             report.orphan_objects.append(f"{uri} ({objects[uri]} bytes)")
+    if broker is not None:
+        _compare_broker(report, store, list(pending.values()), broker, start, end, symbols)
     return report
+
+
+def _compare_broker(
+    report: VerifyReport,
+    store: ArtifactStore,
+    pending: Sequence[SpoolEntry],
+    broker: BrokerOrders,
+    start: dt.date,
+    end: dt.date,
+    symbols: Sequence[str] | None,
+) -> None:
+    """Each broker order needs a newest order artifact saying placed, and the other way round."""
+    report.broker = f"{broker.name} ({broker.mode})"
+    orders = {
+        key: text for key, text in broker.orders.items()
+        if start <= key[1] <= end and (not symbols or key[0] in symbols)
+    }
+    report.broker_orders = len(orders)
+    newest = {
+        (row.symbol, row.partition_date): row
+        for row in store.database.newest_per_partition(
+            "order", start=start, end=end, symbols=symbols
+        )
+    }
+    spooled = {(e.record.symbol, e.record.partition_date) for e in pending
+               if e.record.step_name == "order"}
+    for (symbol, day), text in sorted(orders.items()):
+        row = newest.get((symbol, day))
+        meta = (row.artifact_metadata or {}) if row is not None else {}
+        if row is not None and meta.get("placed") and meta.get("mode") == broker.mode:
+            continue
+        said = (f"the newest, #{row.id}, says {meta.get('reason')!r}" if row is not None
+                else "there is none in the stores")
+        waiting = "; an order artifact is waiting in the spool" if (symbol, day) in spooled else ""
+        report.broker_without_artifact.append(f"{symbol} {day}: {text}: {said}{waiting}")
+    for (symbol, day), row in sorted(newest.items(), key=lambda kv: (kv[0][1], kv[0][0] or "")):
+        meta = row.artifact_metadata or {}
+        if meta.get("placed") and meta.get("mode") == broker.mode and (symbol, day) not in orders:
+            report.artifact_without_broker.append(
+                f"#{row.id} order {row.partition_key} says placed ({meta.get('reason')}), "
+                f"{broker.name} has no order of {symbol} {day}"
+            )
 
 
 def _object_day_and_symbol(uri: str) -> tuple[str, str] | None:

@@ -18,7 +18,8 @@ from pathlib import Path
 import dagster as dg
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from resources.database import ArtifactRecord
+from resources.database import ArtifactDatabase, ArtifactRecord
+from resources.object_store import ObjectStore
 
 PAYLOAD_FILE = "payload"
 ENTRY_FILE = "entry.json"
@@ -39,6 +40,13 @@ class SpoolEntry(BaseModel):
     reason: str
     object_stored: bool  # the object reached the object store before the database failed
     spooled_at: dt.datetime
+    # The stores it was meant for (``store_target``: masked URL and bucket, never a password).
+    # None: spooled by an earlier version, which did not record it.
+    target: str | None = None
+
+    def meant_for(self, target: str) -> bool:
+        """Whether this entry belongs in the stores described by ``target``."""
+        return self.target is None or self.target == target
 
     @property
     def write_key(self) -> str:
@@ -48,6 +56,11 @@ class SpoolEntry(BaseModel):
     def describe(self) -> str:
         r = self.record
         return f"{r.step_name} {r.partition_key} (run {r.execution_id}, {r.size_bytes} bytes)"
+
+
+def store_target(database: ArtifactDatabase, object_store: ObjectStore) -> str:
+    """Which stores an artifact is meant for, in words a person can act on (no password)."""
+    return f"database {database.masked_url()}, object store {object_store.describe()}"
 
 
 class ArtifactSpool(dg.ConfigurableResource):
@@ -106,8 +119,20 @@ class ArtifactSpool(dg.ConfigurableResource):
         found = [self.read(path.name) for path in folder.iterdir() if path.is_dir()]
         return sorted(found, key=lambda e: (e.spooled_at, e.write_key))
 
-    def pending_for(self, partition_key: str) -> list[SpoolEntry]:
-        return [e for e in self.entries() if e.record.partition_key == partition_key]
+    def pending_for(self, partition_key: str, target: str | None = None) -> list[SpoolEntry]:
+        """The partition's entries; with ``target``, only those meant for those stores (see
+        ``elsewhere_for`` for the others)."""
+        return [
+            e for e in self.entries()
+            if e.record.partition_key == partition_key and (target is None or e.meant_for(target))
+        ]
+
+    def elsewhere_for(self, partition_key: str, target: str) -> list[SpoolEntry]:
+        """The partition's entries meant for other stores than ``target`` (another config)."""
+        return [
+            e for e in self.entries()
+            if e.record.partition_key == partition_key and not e.meant_for(target)
+        ]
 
     def write_keys(self) -> list[str]:
         """The write keys of the pending entries, sorted (cheap: no entry is read)."""

@@ -20,6 +20,10 @@ ArtifactType = Literal[
     "market_data", "chart", "llm", "signal", "order", "portfolio", "outcome", "scorecard", "plot"
 ]
 
+# "Newest" everywhere: when the artifact was produced (kept through the spool), then the id for
+# two rows of the same instant. Never the id alone: a replayed row gets a new, higher id.
+NEWEST_FIRST = (artifacts.c.created_at.desc(), artifacts.c.id.desc())
+
 
 class ArtifactRecord(BaseModel):
     """One row of the ``artifacts`` table; ``id`` is None until the row is inserted."""
@@ -198,8 +202,10 @@ class ArtifactDatabase(dg.ConfigurableResource):
             return int(connection.execute(statement).rowcount)
 
     def latest(self, step_name: str, partition_key: str | None) -> ArtifactRecord | None:
-        """The newest row of one asset and partition (highest id: ids only grow).
+        """The newest row of one asset and partition: latest ``created_at``, then highest id.
 
+        By the time the artifact was produced, not by id: a spool replay inserts an older
+        artifact with a new (higher) id, and it must not become the latest.
         ``partition_key`` None: the newest row of an unpartitioned asset (the scorecard).
         """
         key = artifacts.c.partition_key
@@ -209,7 +215,7 @@ class ArtifactDatabase(dg.ConfigurableResource):
                 artifacts.c.step_name == step_name,
                 key.is_(None) if partition_key is None else key == partition_key,
             )
-            .order_by(artifacts.c.id.desc())
+            .order_by(*NEWEST_FIRST)
             .limit(1)
         )
         rows = self._fetch(statement)
@@ -223,15 +229,24 @@ class ArtifactDatabase(dg.ConfigurableResource):
         end: dt.date | None = None,
         symbols: Sequence[str] | None = None,
     ) -> list[ArtifactRecord]:
-        """The newest row of ``step_name`` for each partition (in a day range, for symbols)."""
-        newest = sa.select(sa.func.max(artifacts.c.id)).where(artifacts.c.step_name == step_name)
+        """The newest row of ``step_name`` for each partition (in a day range, for symbols).
+
+        Newest as in ``latest``: by ``created_at``, then id.
+        """
+        rank = (
+            sa.func.row_number()
+            .over(partition_by=artifacts.c.partition_key, order_by=list(NEWEST_FIRST))
+            .label("rank")
+        )
+        ranked = sa.select(artifacts.c.id, rank).where(artifacts.c.step_name == step_name)
         if start is not None:
-            newest = newest.where(artifacts.c.partition_date >= start)
+            ranked = ranked.where(artifacts.c.partition_date >= start)
         if end is not None:
-            newest = newest.where(artifacts.c.partition_date <= end)
+            ranked = ranked.where(artifacts.c.partition_date <= end)
         if symbols:
-            newest = newest.where(artifacts.c.symbol.in_(list(symbols)))
-        newest = newest.group_by(artifacts.c.partition_key)
+            ranked = ranked.where(artifacts.c.symbol.in_(list(symbols)))
+        ranked_rows = ranked.subquery()
+        newest = sa.select(ranked_rows.c.id).where(ranked_rows.c.rank == 1)
         statement = (
             sa.select(artifacts)
             .where(artifacts.c.id.in_(newest.scalar_subquery()))
@@ -264,7 +279,8 @@ class ArtifactDatabase(dg.ConfigurableResource):
         step_name: str | None = None,
         limit: int = 100,
     ) -> list[ArtifactRecord]:
-        """Rows matching every given filter, newest first, at most ``limit``."""
+        """Rows matching every given filter, newest first (``created_at``, then id), at most
+        ``limit``."""
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
         filters = {
@@ -274,7 +290,7 @@ class ArtifactDatabase(dg.ConfigurableResource):
             artifacts.c.partition_date: partition_date,
             artifacts.c.step_name: step_name,
         }
-        statement = sa.select(artifacts).order_by(artifacts.c.id.desc()).limit(limit)
+        statement = sa.select(artifacts).order_by(*NEWEST_FIRST).limit(limit)
         for column, value in filters.items():
             if value is not None:
                 statement = statement.where(column == value)

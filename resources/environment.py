@@ -28,6 +28,7 @@ from resources.notifier import WebhookNotifier
 from resources.object_store import LocalObjectStore, ObjectStore
 from resources.trading_policy import TradingPolicy
 from resources.watchlist import WatchlistResource
+from sql.engine import mask_url
 
 DEFAULT_DATA_DIR = "data"
 
@@ -105,19 +106,19 @@ def minio_endpoint_url(env: Mapping[str, str]) -> str | None:
         scheme, _, rest = raw.partition("://")
         if scheme not in ("http", "https") or not rest or "/" in rest:
             raise SettingError(
-                f"MINIO_ENDPOINT={raw!r} is not an endpoint: use host:port (e.g. minio:9000) "
-                "or a URL without a path (e.g. http://minio:9000)"
+                f"MINIO_ENDPOINT={mask_url(raw)!r} is not an endpoint: use host:port (e.g. "
+                "minio:9000) or a URL without a path (e.g. http://minio:9000)"
             )
         if secure and _flag("MINIO_SECURE", False, env) != (scheme == "https"):
             raise SettingError(
-                f"MINIO_ENDPOINT={raw!r} and MINIO_SECURE={secure!r} disagree: drop "
+                f"MINIO_ENDPOINT={mask_url(raw)!r} and MINIO_SECURE={secure!r} disagree: drop "
                 "MINIO_SECURE or make it match the URL's scheme"
             )
         return raw
     if "/" in raw or " " in raw:
         raise SettingError(
-            f"MINIO_ENDPOINT={raw!r} is not host:port: use e.g. minio:9000 or a URL such as "
-            "https://s3.example.com"
+            f"MINIO_ENDPOINT={mask_url(raw)!r} is not host:port: use e.g. minio:9000 or a URL "
+            "such as https://s3.example.com"
         )
     # MinIO deployments are usually plain HTTP inside a private network: secure is opt-in.
     scheme = "https" if _flag("MINIO_SECURE", False, env) else "http"

@@ -31,6 +31,9 @@ from urllib.parse import urlsplit, urlunsplit
 import dagster as dg
 from pydantic import PrivateAttr, field_validator
 
+from sql.engine import DatabaseUrlError, mask_url, sqlite_path, url_secrets
+from sql.locks import initialisation_lock
+
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
@@ -49,6 +52,9 @@ _HTTP_ENV = (
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
 )
 _MAX_CAUSE_CHARS = 600
+# Creating a local SQLite store (its ~140 migrations, 5-15 s; longer while other first runs share
+# the CPU) may take longer than one call to a server is allowed to.
+LOCAL_STORE_INIT_SECONDS = 180.0
 
 
 class MlflowTrackingError(RuntimeError):
@@ -60,22 +66,19 @@ class MlflowTimeoutError(MlflowTrackingError):
 
 
 def mask_uri(uri: str) -> str:
-    """``uri`` safe to print: the password (or a bare user token) and any query string hidden."""
+    """``uri`` safe to print: the password (or a bare user token) and secret query values hidden."""
+    return mask_url(str(uri))
+
+
+def local_store_path(uri: str) -> Path | None:
+    """The SQLite file of a local store (``sqlite:///path``); None for servers and the rest."""
+    if not str(uri).strip().lower().startswith("sqlite:"):
+        return None
     try:
-        parts = urlsplit(uri)
-        host = parts.hostname or ""
-        port = parts.port
-    except ValueError:
-        return "<unparseable tracking URI>"
-    if "@" not in parts.netloc and not parts.query:
-        return uri  # nothing secret; left as written (urlunsplit would drop sqlite's '////')
-    netloc = parts.netloc
-    if "@" in netloc:
-        hostport = f"{host}:{port}" if port else host
-        user = parts.username or ""
-        netloc = f"{user}:***@{hostport}" if parts.password is not None else f"***@{hostport}"
-    query = "***" if parts.query else ""
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+        path = sqlite_path(str(uri))
+    except DatabaseUrlError:
+        return None
+    return path.resolve() if path is not None else None
 
 
 def is_remote_uri(uri: str) -> bool:
@@ -209,8 +212,9 @@ class MlflowTracking(dg.ConfigurableResource):
 
     # -- bounded calls ------------------------------------------------------------------------
 
-    def call(self, what: str, fn: Callable[[], T]) -> T:
-        """``fn()`` in a worker thread, abandoned after ``timeout_seconds``.
+    def call(self, what: str, fn: Callable[[], T], timeout_seconds: float | None = None) -> T:
+        """``fn()`` in a worker thread, abandoned after ``timeout_seconds`` (the resource's own
+        unless given).
 
         Any failure becomes an MlflowTrackingError naming the call and the (masked) store; the
         original exception is summarised in the message rather than chained, because MLflow
@@ -231,9 +235,10 @@ class MlflowTracking(dg.ConfigurableResource):
         worker = threading.Thread(target=target, name=f"mlflow: {what}", daemon=True)
         started = time.monotonic()
         worker.start()
-        if not done.wait(self.timeout_seconds):
+        timeout = self.timeout_seconds if timeout_seconds is None else timeout_seconds
+        if not done.wait(timeout):
             raise MlflowTimeoutError(
-                f"MLflow did not finish '{what}' within {self.timeout_seconds:g} s at "
+                f"MLflow did not finish '{what}' within {timeout:g} s at "
                 f"{self.masked_uri()}: check that the tracking server is up and answering "
                 "(or raise MLFLOW_TIMEOUT_SECONDS)"
             )
@@ -251,9 +256,9 @@ class MlflowTracking(dg.ConfigurableResource):
     def _scrub(self, text: str) -> str:
         raw = str(self.tracking_uri)
         text = text.replace(raw, self.masked_uri())
-        password = urlsplit(raw).password
-        if password:
-            text = text.replace(password, "***")
+        # Longest first: a secret that contains another is replaced whole.
+        for secret in sorted(url_secrets(raw), key=len, reverse=True):
+            text = text.replace(secret, "***")
         text = " ".join(text.split())
         if len(text) > _MAX_CAUSE_CHARS:
             text = text[:_MAX_CAUSE_CHARS] + " ..."
@@ -268,7 +273,19 @@ class MlflowTracking(dg.ConfigurableResource):
             if self.is_remote():
                 self._apply_http_limits()
             uri = str(self.tracking_uri)
-            self._client = self.call("connect", lambda: MlflowClient(tracking_uri=uri))
+            store = local_store_path(uri)
+            if store is None:
+                self._client = self.call("connect", lambda: MlflowClient(tracking_uri=uri))
+                return self._client
+            # A new local store runs ~140 migrations, which break when two processes run them
+            # at once (first runs started together): one process migrates, the others wait.
+            deadline = max(self.timeout_seconds, LOCAL_STORE_INIT_SECONDS)
+
+            def connect() -> MlflowClient:
+                with initialisation_lock(store, timeout_seconds=deadline):
+                    return MlflowClient(tracking_uri=uri)
+
+            self._client = self.call("connect", connect, timeout_seconds=deadline)
         return self._client
 
     # -- the one operation the pipeline needs -------------------------------------------------

@@ -32,6 +32,7 @@ from resources.object_store import (
     ObjectStoreError,
     check_object_key,
 )
+from sql.engine import mask_url
 
 DEFAULT_BUCKET = "trading-artifacts"
 DEFAULT_REGION = "us-east-1"
@@ -77,7 +78,10 @@ class S3ObjectStore(ObjectStore):
             yield name, (self.describe() if name == "s3" else value)
 
     def _endpoint(self) -> str:
-        return self.s3.endpoint_url or f"AWS S3 ({self.s3.region_name or 'default region'})"
+        if self.s3.endpoint_url:
+            # An endpoint may be written with credentials in it; never shown.
+            return mask_url(self.s3.endpoint_url)
+        return f"AWS S3 ({self.s3.region_name or 'default region'})"
 
     def describe(self) -> str:
         location = f"s3://{self.bucket}" + (f"/{self.prefix.strip('/')}" if self.prefix else "")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, unquote_plus
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
@@ -53,15 +55,128 @@ def parse_database_url(url: str) -> URL:
 
 
 def mask_database_url(url: str) -> str:
-    """The URL with its password replaced by ``***``, safe to print and log."""
+    """The database URL with every secret in it replaced by ``***``, safe to print and store.
+
+    SQLAlchemy's parser decides whether the URL is one at all; the masking itself is done on the
+    text (see ``mask_url``) so that nothing SQLAlchemy would re-encode or mis-split can leak.
+    """
+    normalized = normalize_database_url(url)
     try:
-        return sa.make_url(normalize_database_url(url)).render_as_string(hide_password=True)
+        sa.make_url(_without_password(normalized))
     except (ArgumentError, ValueError):
-        return "<unparseable database URL>"
+        return _opaque(normalized)
+    return mask_url(normalized, bare_user_is_secret=False)
+
+
+# Query parameters whose value is a secret, by (lower-cased) name or a word in it: libpq's
+# password / sslpassword, S3-style access keys and signatures, OAuth and API tokens. `passfile`,
+# `sslcert` and `sslrootcert` name files, not secrets, and stay visible.
+_SECRET_QUERY_WORDS = ("password", "passwd", "pwd", "secret", "token", "key", "signature",
+                       "credential", "auth")
+_SECRET_QUERY_NAMES = frozenset({"pass", "pw", "sig", "sas"})
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
+
+
+def is_secret_query_key(name: str) -> bool:
+    key = unquote_plus(name).strip().lower()
+    return key in _SECRET_QUERY_NAMES or any(word in key for word in _SECRET_QUERY_WORDS)
+
+
+def _opaque(url: str) -> str:
+    # Unparseable: nothing after the scheme can be told apart from a password.
+    scheme, sep, _ = url.strip().partition("://")
+    if sep and _SCHEME.fullmatch(scheme):
+        return f"{scheme}://*** (unparseable URL, hidden)"
+    return "*** (unparseable URL, hidden)"
+
+
+def _split(url: str) -> tuple[str, str | None, str, str | None, str | None] | None:
+    """(scheme, userinfo, host and path, query, fragment) or None when ``url`` has no scheme.
+
+    The userinfo ends at the *last* ``@`` of the authority, so a password with an unencoded
+    ``@`` (or ``/``, ``?``) is still taken whole.
+    """
+    scheme, sep, rest = url.strip().partition("://")
+    if not sep or not _SCHEME.fullmatch(scheme):
+        return None
+    userinfo: str | None = None
+    at = rest.rfind("@")
+    if at >= 0 and "/" not in rest[:at].partition(":")[0]:
+        userinfo, rest = rest[:at], rest[at + 1 :]
+    rest, hash_sign, fragment = rest.partition("#")
+    location, question, query = rest.partition("?")
+    return (scheme, userinfo, location, query if question else None,
+            fragment if hash_sign else None)
+
+
+def _without_password(url: str) -> str:
+    parts = _split(url)
+    if parts is None or parts[1] is None:
+        return url
+    scheme, userinfo, location, query, _ = parts
+    user = userinfo.partition(":")[0]
+    return f"{scheme}://{user}@{location}" + (f"?{query}" if query is not None else "")
+
+
+def mask_url(url: str, *, bare_user_is_secret: bool = True) -> str:
+    """Any URL (database, MLflow, webhook, S3 endpoint) with its secrets replaced by ``***``.
+
+    Hidden: the password, secret query parameters (``is_secret_query_key``) and the fragment;
+    also a bare ``token@host`` user when ``bare_user_is_secret`` (HTTP tokens are sent that way;
+    a database user name is not a secret). Text without a scheme is shown only when it cannot
+    hold a secret (a plain path, as MLflow accepts); otherwise it is hidden whole.
+    """
+    parts = _split(url)
+    if parts is None:
+        return _opaque(url) if re.search(r"[@?#]", url) else url.strip()
+    scheme, userinfo, location, query, fragment = parts
+    text = f"{scheme}://"
+    if userinfo is not None:
+        user, colon, _ = userinfo.partition(":")
+        if colon:
+            text += f"{user}:***@"
+        else:
+            text += "***@" if bare_user_is_secret else f"{user}@"
+    text += location
+    if query is not None:
+        pieces = []
+        for piece in re.split(r"([&;])", query):
+            name, equals, _ = piece.partition("=")
+            pieces.append(f"{name}=***" if equals and is_secret_query_key(name) else piece)
+        text += "?" + "".join(pieces)
+    if fragment:
+        text += "#***"
+    return text
+
+
+def url_secrets(url: str) -> set[str]:
+    """The secret parts of ``url`` as written and percent-decoded: for scrubbing other text."""
+    parts = _split(url)
+    if parts is None:
+        return {url.strip()} if url.strip() else set()
+    _, userinfo, _, query, fragment = parts
+    found: set[str] = set()
+    if userinfo is not None:
+        user, colon, password = userinfo.partition(":")
+        found.add(password if colon else user)
+    for piece in re.split(r"[&;]", query or ""):
+        name, equals, value = piece.partition("=")
+        if equals and is_secret_query_key(name):
+            found.add(value)
+    if fragment:
+        found.add(fragment)
+    found |= {unquote_plus(s) for s in found} | {unquote(s) for s in found}
+    return {s for s in found if s}
 
 
 def is_sqlite(url: str) -> bool:
     return parse_database_url(url).get_backend_name() == "sqlite"
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The SQLite database file ``url`` names; None for PostgreSQL and in-memory databases."""
+    parsed = parse_database_url(url)
+    return _sqlite_file(parsed) if parsed.get_backend_name() == "sqlite" else None
 
 
 def _sqlite_file(url: URL) -> Path | None:

@@ -5,6 +5,7 @@ Alembic is configured in code (``script_location`` = ``sql/migrations``); no ale
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +17,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
-from sql.engine import create_database_engine, mask_database_url
+from sql.engine import create_database_engine, mask_database_url, sqlite_path
+from sql.locks import initialisation_lock
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 UPGRADE_COMMAND = "trading-signals db upgrade"
@@ -106,6 +108,15 @@ def _locked_transaction(url: str) -> Iterator[Connection]:
 
 def upgrade(url: str) -> tuple[str | None, str]:
     """Migrate the database at ``url`` to the head revision; returns (before, after)."""
+    path = sqlite_path(url)
+    # A new SQLite file is created (and switched to WAL) by the first connection, before any
+    # transaction can lock it: processes starting together take a file lock beside it first.
+    lock = initialisation_lock(path.resolve()) if path is not None else contextlib.nullcontext()
+    with lock:
+        return _upgrade(url)
+
+
+def _upgrade(url: str) -> tuple[str | None, str]:
     with _locked_transaction(url) as connection:
         # Read under the lock: another process may have just finished the same upgrade.
         before = _revision_of(connection)

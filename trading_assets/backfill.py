@@ -75,6 +75,7 @@ def _run_symbol(
     from resources.environment import resources_from_environment, workflow_schedule
     from trading_assets.definitions import build_definitions
     from trading_assets.partitions import partition_key_for
+    from trading_assets.run_recovery import process_tags
 
     job = build_definitions(resources_from_environment(), cron=workflow_schedule()).resolve_job_def(
         JOB_NAME
@@ -88,7 +89,8 @@ def _run_symbol(
                 result = job.execute_in_process(
                     partition_key=partition_key_for(symbol, day),
                     instance=instance,
-                    tags={BACKFILL_TAG: backfill_id},
+                    # The worker's pid: a killed worker's run is reaped, not left holding slots.
+                    tags={BACKFILL_TAG: backfill_id, **process_tags()},
                     raise_on_error=False,
                     run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
                 )

@@ -65,9 +65,11 @@ def stored_artifact_problems(
     store: ArtifactStore, asset: str, partition_key: str, spool: ArtifactSpool | None = None
 ) -> list[str]:
     """Why the newest artifact of ``asset`` for the partition is not intact (empty: it is)."""
-    waiting = [e for e in spool.pending_for(partition_key) if e.record.step_name == asset] if (
-        spool is not None
-    ) else []
+    # Only entries meant for these stores: one spooled under another configuration (another
+    # database or bucket) is reported by `order` and `reconcile`, and does not block this one.
+    waiting = [
+        e for e in spool.pending_for(partition_key, store.target()) if e.record.step_name == asset
+    ] if spool is not None else []
     if waiting:
         # Newer than anything in the stores: the stores do not hold this materialization yet.
         return [

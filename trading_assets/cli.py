@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster._core.utils import make_new_run_id
 from sqlalchemy import exc as sa_exc
 
 from io_managers.artifact_store import StoreUnavailableError
@@ -24,6 +25,7 @@ from resources.environment import SettingError, data_dir, resources_from_environ
 from resources.llm import LlmConfigError
 from resources.object_store import ObjectStoreError
 from sql.schema import ARTIFACT_TYPES
+from trading_assets import run_recovery
 from trading_assets.calendar import check_closed_session, latest_completed_session
 from trading_assets.errors import root_cause_message
 from trading_assets.market_data.folder_source import MarketDataError
@@ -37,6 +39,7 @@ from trading_assets.partitions import (
 )
 
 JOB_NAME = "trading_signals_job"
+DEFAULT_POOL_WAIT_SECONDS = 120.0
 
 
 class UsageError(Exception):
@@ -59,14 +62,36 @@ def _artifact_db() -> Any:
     return _resolved(io_manager.database)
 
 
+_HOME_READY = ".trading-signals-initialised"
+
+
 def ensure_dagster_home() -> Path:
-    """Use DAGSTER_HOME, or the project's data/dagster_home, so `run` and `make ui` share it."""
+    """Use DAGSTER_HOME, or the project's data/dagster_home, so `run` and `make ui` share it.
+
+    The first command in a fresh home creates its dagster.yaml and the instance's storage under
+    a file lock: commands started together would otherwise all run Dagster's SQLite migrations
+    at once (``table alembic_version already exists``, or a schedules.db left with two heads).
+    """
+    from sql.locks import initialisation_lock
+
     home = Path(os.environ.get("DAGSTER_HOME") or data_dir() / "dagster_home").resolve()
     home.mkdir(parents=True, exist_ok=True)
-    template = Path("dagster.yaml")
-    if not (home / "dagster.yaml").exists() and template.exists():
-        shutil.copyfile(template, home / "dagster.yaml")
     os.environ["DAGSTER_HOME"] = str(home)
+    template, config = Path("dagster.yaml"), home / "dagster.yaml"
+    if (home / _HOME_READY).exists() and (config.exists() or not template.exists()):
+        return home
+    with initialisation_lock(home / ".initialising"):
+        if not config.exists() and template.exists():
+            # Whole or absent: `make ui` may read it while this copies.
+            partial = home / ".dagster.yaml.partial"
+            shutil.copyfile(template, partial)
+            os.replace(partial, config)
+        if not (home / _HOME_READY).exists():
+            with dg.DagsterInstance.get() as instance:
+                # Each storage creates (and migrates) its databases when first touched: now.
+                for storage in ("run_storage", "event_log_storage", "schedule_storage"):
+                    getattr(instance, storage)
+            (home / _HOME_READY).write_text("the instance storage was initialised\n")
     return home
 
 
@@ -135,6 +160,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     db = _resolved(resources["io_manager"].database)
     job = build_definitions(resources).resolve_job_def(JOB_NAME)
     freeze_loaded_heap()
+    bound = _pool_wait_seconds()
     with dg.DagsterInstance.get() as instance:
         added = register_symbols(instance, symbols)
         if added:
@@ -142,16 +168,68 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"running {JOB_NAME} for {day} on {', '.join(symbols)} (Dagster home {home})")
         failures = 0
         for symbol in symbols:
-            result = job.execute_in_process(
-                partition_key=partition_key_for(symbol, day),
-                instance=instance,
-                raise_on_error=False,
-                # The summary below says what happened; the full event log is in `make ui`.
-                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-            )
+            # A run whose process died keeps its pool slots, and the broker pool has one.
+            _print_reaped(run_recovery.reap(instance))
+            run_id = make_new_run_id()
+            watch = run_recovery.PoolWatch(instance, run_id, bound, on_reaped=_print_reaped)
+            try:
+                with watch.watching():
+                    result = job.execute_in_process(
+                        partition_key=partition_key_for(symbol, day),
+                        instance=instance,
+                        run_id=run_id,
+                        tags=run_recovery.process_tags(),
+                        raise_on_error=False,
+                        # The summary below says what happened; the full event log is in `make ui`.
+                        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+                    )
+            except KeyboardInterrupt:
+                print(f"error: interrupted; run {run_id} stopped", file=sys.stderr)
+                return 130
+            if isinstance(watch.error, run_recovery.PoolWaitTimeout):
+                print(f"error: {symbol} {day} run {run_id}: {watch.error}", file=sys.stderr)
+                return 4
+            if isinstance(watch.error, run_recovery.RunInterrupted) or _interrupted(result):
+                print(f"error: {symbol} {day} run {run_id}: interrupted (SIGINT/SIGTERM); the "
+                      "run is marked failed", file=sys.stderr)
+                return 130
             failures += _print_partition(symbol, day, result, db)
     print(f"\nartifacts: {db.masked_url()}   browse: make ui (http://127.0.0.1:3000)")
     return 1 if failures else 0
+
+
+def _pool_wait_seconds() -> float:
+    """POOL_WAIT_SECONDS: how long a run may wait for a pool slot before it gives up."""
+    raw = os.environ.get("POOL_WAIT_SECONDS", "").strip()
+    if not raw:
+        return DEFAULT_POOL_WAIT_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise UsageError(f"POOL_WAIT_SECONDS={raw!r} is not a number of seconds above 0, e.g. 120")
+    return value
+
+
+def _print_reaped(report: Any) -> None:
+    for run_id in report.reaped:
+        print(f"reaped run {run_id}: its process is gone; marked failed, pool slots freed",
+              flush=True)
+    for run_id in report.freed_for:
+        print(f"freed the pool slots still held by ended run {run_id}", flush=True)
+
+
+def _interrupted(result: Any) -> bool:
+    """A signal inside a step: Dagster ended the step and the run as interrupted."""
+    interrupts = ("DagsterExecutionInterruptedError", "KeyboardInterrupt")
+    return any(
+        event.is_step_failure
+        and event.step_failure_data
+        and event.step_failure_data.error
+        and event.step_failure_data.error.cls_name in interrupts
+        for event in result.all_events
+    )
 
 
 def _print_partition(symbol: str, day: dt.date, result: Any, db: Any) -> int:
@@ -225,6 +303,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     home = ensure_dagster_home()
     with dg.DagsterInstance.get() as instance:
         register_symbols(instance, symbols)
+        _print_reaped(run_recovery.reap(instance))
     backfill_id = new_backfill_id()
     print(f"backfill {backfill_id}: {args.workers} worker(s), Dagster home {home}")
 
@@ -408,11 +487,21 @@ def effective_config() -> dict[str, str]:
         "llm": _resolved(resources["llm"]).describe(),
         "broker": _resolved(resources["broker"]).describe(),
         "mlflow": _resolved(resources["mlflow"]).describe(),
+        "alerts": _alerts(_resolved(resources["notifier"]).webhook_url),
         "symbols": ", ".join(_symbols(None)),
         "dagster home": os.environ.get("DAGSTER_HOME") or str(data_dir() / "dagster_home"),
         "OPENAI_API_KEY": masked["set" if os.environ.get("OPENAI_API_KEY") else ""],
         "ANTHROPIC_API_KEY": masked["set" if os.environ.get("ANTHROPIC_API_KEY") else ""],
     }
+
+
+def _alerts(webhook_url: str | None) -> str:
+    if not webhook_url:
+        return "the run log only (ALERT_WEBHOOK_URL not set)"
+    # A webhook's path is its token (Slack: /services/T.../B.../secret): only the host is shown.
+    scheme, sep, rest = webhook_url.strip().partition("://")
+    host = rest.rpartition("@")[2].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    return f"webhook {scheme}://{host}/*** (path hidden)" if sep and host else "webhook (hidden)"
 
 
 def cmd_config(_: argparse.Namespace) -> int:
@@ -477,14 +566,31 @@ def cmd_reconcile(_: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from io_managers.reconcile import verify
+    from io_managers.reconcile import BrokerOrders, verify
+    from trading_assets.execution.venue import partition_of_ref
 
     start, end = _iso_day(args.start, "--start"), _iso_day(args.end, "--end")
     if start > end:
         raise UsageError(f"--start {start} is after --end {end}")
     symbols = _symbols(args.symbols) if args.symbols else None
     store, spool = _storage()
-    report = verify(store, spool, start, end, symbols=symbols, deep=args.deep)
+    broker = _resolved(resources_from_environment()["broker"])
+    mode = broker.trading_mode()
+    orders, note = None, None
+    if mode == "simulate" or getattr(args, "broker", False):
+        # Read only: the order lists and executions, never an order sent or changed.
+        with broker.venue() as venue:
+            tickets = venue.orders_between(start, end)
+        found = {partition_of_ref(t.order_ref): t for t in tickets}
+        orders = BrokerOrders(broker.describe(), mode, {
+            key: f"{t.order_ref} ({t.side.value} {t.quantity:g}, {t.status})"
+            for key, t in found.items() if key is not None
+        })
+    else:
+        note = f"{broker.describe()} not compared (connects only with --broker; read only)"
+    report = verify(
+        store, spool, start, end, symbols=symbols, deep=args.deep, broker=orders, broker_note=note
+    )
     print(f"{store.database.masked_url()} and {store.object_store.describe()}")
     for line in report.lines():
         print(line)
@@ -496,6 +602,19 @@ def _iso_day(raw: str, flag: str) -> dt.date:
         return dt.date.fromisoformat(raw)
     except ValueError as exc:
         raise UsageError(f"{flag} {raw!r} is not a date: use YYYY-MM-DD") from exc
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    """Runs in progress, their process and pool slots; ``--reap`` fails dead ones, frees slots."""
+    home = ensure_dagster_home()
+    with dg.DagsterInstance.get() as instance:
+        report = run_recovery.reap(instance) if args.reap else run_recovery.inspect_runs(instance)
+    print(f"Dagster home {home}")
+    for line in run_recovery.report_lines(report):
+        print(line)
+    left = [r for r in report.runs if r.reapable and r.run_id not in report.reaped]
+    stale = report.stale if not args.reap else []
+    return 1 if left or stale else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -563,11 +682,36 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument("--end", required=True, help="last partition day YYYY-MM-DD")
     ver.add_argument("--symbols", help="comma-separated tickers (default: all)")
     ver.add_argument("--deep", action="store_true", help="also re-hash every object")
+    ver.add_argument("--broker", action="store_true",
+                     help="IBKR modes: also compare with the gateway's orders (read only)")
     ver.set_defaults(func=cmd_verify)
+
+    runs = sub.add_parser(
+        "runs", help="runs in progress: their process, whether it is alive, their pool slots"
+    )
+    runs.add_argument(
+        "--stuck", action="store_true",
+        help="list runs in progress and the pool slots they hold (the default)",
+    )
+    runs.add_argument(
+        "--reap", action="store_true",
+        help="mark runs whose process is gone failed and free their slots (never a live run)",
+    )
+    runs.set_defaults(func=cmd_runs)
     return parser
 
 
+def _is_concurrent_creation(text: str) -> bool:
+    """Whether a database error is the trace of a concurrent first-time creation (a race)."""
+    lowered = text.lower()
+    return ("already exists" in lowered and ("table" in lowered or "index" in lowered)) or (
+        "unique constraint failed: alembic_version" in lowered
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from sql.locks import StoreInitialisationBusyError
+
     args = build_parser().parse_args(argv)
     try:
         with _RESOURCES:
@@ -575,11 +719,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, SettingError, LlmConfigError, BrokerConfigError, MarketDataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (ObjectStoreError, SpoolError, StoreUnavailableError, sa_exc.OperationalError) as exc:
-        # A store is down: say which and why in one line (never the URL: it may hold a password).
-        detail = exc.orig if isinstance(exc, sa_exc.OperationalError) and exc.orig else exc
+    except (ObjectStoreError, SpoolError, StoreUnavailableError, sa_exc.OperationalError,
+            sa_exc.IntegrityError, StoreInitialisationBusyError) as exc:
+        # Say which and why in one line (never the URL: it may hold a password).
+        detail = exc.orig if isinstance(exc, sa_exc.DBAPIError) and exc.orig else exc
         text = str(detail).strip().splitlines()[0] if str(detail).strip() else type(exc).__name__
-        print(f"error: a store is unavailable: {type(exc).__name__}: {text}", file=sys.stderr)
+        if isinstance(exc, StoreInitialisationBusyError):
+            print(f"error: {text}", file=sys.stderr)
+        elif _is_concurrent_creation(text):
+            # Not an outage: another process created the same store a moment ago.
+            print(
+                f"error: another process was creating the same store at the same time "
+                f"({type(exc).__name__}: {text}): run the command again",
+                file=sys.stderr,
+            )
+        elif isinstance(exc, sa_exc.IntegrityError):
+            raise
+        else:
+            print(f"error: a store is unavailable: {type(exc).__name__}: {text}", file=sys.stderr)
         return 3
     finally:
         # `run` froze the loaded heap; a caller (tests, tools) gets its heap collected as before.

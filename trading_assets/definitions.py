@@ -27,6 +27,7 @@ from trading_assets.sensors import (
     scorecard_automation_sensor,
     signal_outcome_sensor,
     spool_reconcile_sensor,
+    stuck_run_sensor,
     watchlist_sensor,
 )
 from trading_assets.tracking.assets import mlflow_run
@@ -54,6 +55,7 @@ def build_definitions(resources: Mapping[str, Any], cron: str = "0 9 * * 1-5") -
             spool_reconcile_sensor,
             signal_outcome_sensor,
             scorecard_automation_sensor,
+            stuck_run_sensor,
         ],
         resources=dict(resources),
         # One partition is seven quick steps: a process per step would cost more than the work.

@@ -4,11 +4,13 @@ closed; the scorecard; the spool's replay into the stores."""
 import dagster as dg
 
 from io_managers.artifact_store import ArtifactStore
-from io_managers.reconcile import reconcile
+from io_managers.reconcile import BrokerOrders, reconcile, verify
 from io_managers.spool import ArtifactSpool
+from resources.broker import BrokerResource
 from resources.database import ArtifactDatabase
 from resources.object_store import ObjectStore
 from trading_assets.evaluation.assets import EVALUATION_GROUP, SCORECARD_ASSETS, signal_outcome
+from trading_assets.execution.venue import partition_of_ref
 
 # The evaluation reads bars after the decision's day: never part of the run that decides. (The
 # scorecard also covers every symbol and day at once, which a symbol-day run cannot hold.)
@@ -50,10 +52,25 @@ def reconcile_spool(
     artifact_db: ArtifactDatabase,
     object_store: ObjectStore,
     spool: ArtifactSpool,
+    broker: BrokerResource,
 ) -> None:
     store = ArtifactStore(artifact_db, object_store, log=context.log)
+    days = sorted({e.record.partition_date for e in spool.entries() if e.record.partition_date})
     report = reconcile(store, spool)
-    text = "\n".join(report.lines())
+    lines = report.lines()
+    audit_differences = 0
+    if days and broker.trading_mode() == "simulate":
+        # The replayed days' orders at the simulator against their order artifacts, both ways.
+        # IBKR is never contacted from here: `trading-signals verify --broker` does that.
+        tickets = broker.paper().orders_between(days[0], days[-1])
+        orders = BrokerOrders(broker.describe(), "simulate", {
+            key: f"{t.order_ref} ({t.side.value} {t.quantity:g}, {t.status})"
+            for t in tickets if (key := partition_of_ref(t.order_ref)) is not None
+        })
+        audit = verify(store, spool, days[0], days[-1], broker=orders)
+        audit_differences = len(audit.broker_without_artifact) + len(audit.artifact_without_broker)
+        lines += [line for line in audit.lines() if not line.startswith(("consistent", "differ"))]
+    text = "\n".join(lines)
     context.log.info(text)
     context.add_output_metadata(
         {
@@ -61,6 +78,8 @@ def reconcile_spool(
             "already_stored": len(report.already_stored),
             "damaged": len(report.damaged),
             "remaining": report.remaining,
+            "other_stores": len(report.other_stores),
+            "broker_audit_differences": audit_differences,
             "report": dg.MetadataValue.md(f"```text\n{text}\n```"),
         }
     )

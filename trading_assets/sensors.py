@@ -21,6 +21,7 @@ from trading_assets.evaluation.assets import SCORECARD_ASSETS
 from trading_assets.evaluation.outcome import horizon_end
 from trading_assets.jobs import reconcile_spool_job, signal_outcome_job
 from trading_assets.partitions import SYMBOL_DIMENSION, symbols
+from trading_assets.run_recovery import reap, report_lines
 
 
 @dg.sensor(
@@ -229,3 +230,26 @@ scorecard_automation_sensor = dg.AutomationConditionSensorDefinition(
     minimum_interval_seconds=300,
     description="Recomputes the scorecard after new outcomes are stored.",
 )
+
+
+@dg.sensor(
+    name="stuck_run_sensor",
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=(
+        "Marks failed the runs of this host whose process is gone (a `trading-signals run` "
+        "killed mid-run) and frees their pool slots, so the next scheduled run is not blocked."
+    ),
+)
+def stuck_run_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+    # Without it, a CLI run killed while holding the broker slot would block every scheduled run
+    # until the next `trading-signals` command or run monitoring's max runtime (30 minutes).
+    report = reap(context.instance)
+    if not (report.reaped or report.freed_for):
+        return dg.SkipReason(f"no dead run holds a slot ({len(report.runs)} in progress)")
+    for line in report_lines(report):
+        context.log.warning(line)
+    return dg.SkipReason(
+        f"reaped {len(report.reaped)} dead run(s), freed the slots of {len(report.freed_for)} "
+        "ended run(s)"
+    )

@@ -83,7 +83,7 @@ def test_outcome_scorecard_and_plots_after_the_horizon(
     tmp_path: Path, instance: dg.DagsterInstance, data_env: dict[str, str]
 ) -> None:
     instance.add_dynamic_partitions("symbol", ["TSLA"])
-    days = [d.date() for d in sessions_between(DAY, dt.date(2025, 6, 6))]
+    days = [d.date() for d in sessions_between(DAY, dt.date(2025, 6, 4))]
     for day in days:
         key = partition_key_for("TSLA", day)
         assert _materialize(data_env, instance, "trading_signals_job", partition_key=key).success

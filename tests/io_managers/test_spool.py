@@ -41,10 +41,19 @@ class Log:
         self.lines.append(msg)
 
 
+class _UnreachableObjects(LocalObjectStore):
+    """The configured ``objects`` folder while it is unreachable (puts hit a file, not a folder):
+    the same store, so its spool entries are meant for the stores ``_store`` builds."""
+
+    def describe(self) -> str:
+        return f"local folder {(Path(self.root).parent / 'objects').resolve()}"
+
+
 def _store(tmp_path: Path, objects: str = "objects", log: Log | None = None) -> ArtifactStore:
+    kind = LocalObjectStore if objects == "objects" else _UnreachableObjects
     return ArtifactStore(
         ArtifactDatabase(url=f"sqlite:///{tmp_path}/a.db"),
-        LocalObjectStore(root=str(tmp_path / objects)),
+        kind(root=str(tmp_path / objects)),
         policy=FAST,
         log=log,
     )
@@ -206,3 +215,64 @@ def test_verify_lists_missing_objects_orphans_and_spooled_artifacts(tmp_path: Pa
     later = verify(store, ArtifactSpool(directory=str(tmp_path / "none")),
                    examples.DAY + dt.timedelta(days=1), examples.DAY + dt.timedelta(days=5))
     assert later.consistent and later.rows == 0
+
+
+def test_a_replayed_older_portfolio_does_not_become_the_latest(tmp_path: Path) -> None:
+    spool = ArtifactSpool(directory=str(tmp_path / "spool"))
+    older = _write(_store(tmp_path, _broken_object_store(tmp_path)), spool, "portfolio", "old")
+    assert older.spooled is not None
+    up = _store(tmp_path)
+    newer = examples.portfolio().model_copy(update={"cash": 1.0})
+    stored = up.write(newer, asset_name="portfolio", symbol="TSLA", partition_key=KEY,
+                      partition_date=examples.DAY, job_name="j", run_id="new", step_key="p")
+    assert reconcile(up, spool).complete
+    # The replayed row has the higher id, but it was produced first: the newer stays latest.
+    latest = up.database.latest("portfolio", KEY)
+    assert latest is not None and latest.id == stored.id and latest.execution_id == "new"
+    assert up.load_latest("portfolio", KEY) == newer
+    (newest,) = up.database.newest_per_partition("portfolio")
+    assert newest.id == stored.id
+    assert up.database.query(step_name="portfolio")[0].id == stored.id
+
+
+def test_a_spool_entry_for_other_stores_is_not_replayed_here(tmp_path: Path) -> None:
+    spool = ArtifactSpool(directory=str(tmp_path / "spool"))
+    elsewhere = ArtifactStore(
+        ArtifactDatabase(url=f"sqlite:///{tmp_path}/other.db"),
+        _UnreachableObjects(root=str(tmp_path / _broken_object_store(tmp_path))),
+        policy=FAST,
+    )
+    entry_target = _write(elsewhere, spool, "order").spooled
+    assert entry_target is not None and "other.db" in (entry_target.target or "")
+    here = _store(tmp_path)
+    report = reconcile(here, spool)
+    assert not report.complete and report.moved == [] and spool.count() == 1
+    (line,) = report.other_stores
+    assert f"was meant for {entry_target.target}" in line and "DATABASE_URL" in line
+    assert here.database.query() == []
+    # It does not hold back this configuration's partition, and is listed apart.
+    assert spool.pending_for(KEY, here.target()) == []
+    assert spool.elsewhere_for(KEY, here.target()) == [entry_target]
+
+
+def test_verify_compares_broker_orders_with_order_artifacts_both_ways(tmp_path: Path) -> None:
+    from io_managers.reconcile import BrokerOrders
+
+    store = _store(tmp_path)
+    other_day = examples.DAY + dt.timedelta(days=1)
+    placed = examples.order().model_copy(update={"mode": "simulate"})
+    store.write(placed, asset_name="order", symbol="TSLA", partition_key=KEY,
+                partition_date=examples.DAY, job_name="j", run_id="r", step_key="order")
+    spool = ArtifactSpool(directory=str(tmp_path / "spool"))
+    # The broker has an order on the next day (killed before its artifact), none on DAY.
+    broker = BrokerOrders("paper simulator", "simulate",
+                          {("TSLA", other_day): "ts:TSLA:2025-01-03:BUY (BUY 187, filled)"})
+    report = verify(store, spool, examples.DAY, other_day, broker=broker)
+    assert not report.consistent
+    (missing,) = report.broker_without_artifact
+    assert missing.startswith("TSLA 2025-01-03: ts:TSLA:2025-01-03:BUY") and "none" in missing
+    (unbacked,) = report.artifact_without_broker
+    assert "says placed" in unbacked and "TSLA 2025-01-02" in unbacked
+    assert any("broker orders without an order artifact" in line for line in report.lines())
+    matched = BrokerOrders("paper simulator", "simulate", {("TSLA", examples.DAY): "ts:TSLA"})
+    assert verify(store, spool, examples.DAY, other_day, broker=matched).consistent

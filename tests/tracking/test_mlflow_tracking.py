@@ -95,7 +95,14 @@ def test_http_limits_are_set_for_the_run_and_restored_after(
     [
         ("http://alice:pw@mlflow:5000", "http://alice:***@mlflow:5000"),
         ("https://token@mlflow.example.com/x", "https://***@mlflow.example.com/x"),
-        ("postgresql://u:pw@db:5432/mlflow?sslkey=k", "postgresql://u:***@db:5432/mlflow?***"),
+        ("postgresql://u:pw@db:5432/mlflow?sslkey=k", "postgresql://u:***@db:5432/mlflow?sslkey=***"),
+        (
+            "postgresql://u:p@ss@db/mlflow?sslmode=require&PASSWORD=q&sslpassword=r",
+            "postgresql://u:***@db/mlflow?sslmode=require&PASSWORD=***&sslpassword=***",
+        ),
+        ("https://mlflow.example.com/?token=abc", "https://mlflow.example.com/?token=***"),
+        ("/srv/data/mlruns", "/srv/data/mlruns"),
+        ("u:pw@mlflow:5000", "*** (unparseable URL, hidden)"),
         ("sqlite:////srv/data/mlflow.db", "sqlite:////srv/data/mlflow.db"),
         ("http://mlflow:5000", "http://mlflow:5000"),
     ],

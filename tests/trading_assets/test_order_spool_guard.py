@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from io_managers.artifact_store import ArtifactStore
 from io_managers.resilience import WritePolicy
 from resources.environment import resources_from_environment
-from resources.object_store import LocalObjectStore
 from tests.conftest import TRADING_DAY
 from tests.io_managers import examples
 from trading_assets.definitions import build_definitions
@@ -32,17 +32,21 @@ def test_order_alone_refuses_to_trade_on_a_partition_with_spooled_artifacts(
     defs = build_definitions(resources)
 
     # A later write for this partition could not reach the object store and waits in the spool.
-    (tmp_path / "blocked").write_text("not a folder")
+    def refuse(*_: object, **__: object) -> str:
+        raise PermissionError("the object folder is read-only")
+
+    object_store = resources["object_store"]
     down = ArtifactStore(
-        resources["artifact_db"], LocalObjectStore(root=str(tmp_path / "blocked")),
-        policy=WritePolicy(attempts=1, timeout_seconds=5),
+        resources["artifact_db"], object_store, policy=WritePolicy(attempts=1, timeout_seconds=5)
     )
-    spooled = down.write_or_spool(
-        examples.signal(TRADING_DAY), spool=resources["spool"], asset_name="trading_signal",
-        symbol="TSLA", partition_key=str(PARTITION), partition_date=TRADING_DAY,
-        job_name="trading_signals_job", run_id="later-run", step_key="trading_signal",
-    )
-    assert spooled.spooled is not None
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(type(object_store), "put", refuse)
+        spooled = down.write_or_spool(
+            examples.signal(TRADING_DAY), spool=resources["spool"], asset_name="trading_signal",
+            symbol="TSLA", partition_key=str(PARTITION), partition_date=TRADING_DAY,
+            job_name="trading_signals_job", run_id="later-run", step_key="trading_signal",
+        )
+    assert spooled.spooled is not None and spooled.spooled.target == down.target()
 
     # "Materialize selected" on order alone: its inputs load from the stores, the checks of
     # trading_signal do not run, so the order step itself must refuse.

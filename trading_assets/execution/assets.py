@@ -11,6 +11,7 @@ import warnings
 import dagster as dg
 
 from io_managers.artifact_store import ArtifactStore
+from io_managers.resilience import call_with_timeout, first_line, is_transient
 from io_managers.spool import ArtifactSpool
 from resources.broker import BrokerResource
 from resources.database import ArtifactDatabase
@@ -31,6 +32,8 @@ from trading_assets.models import MarketData, OrderDecision, PortfolioSnapshot, 
 from trading_assets.partitions import current_partition, symbol_day
 
 UI_BACKFILL_TAG = "dagster/backfill"
+# A store that does not answer within this long is down, as far as sending an order goes.
+STORE_PING_SECONDS = 10.0
 
 with warnings.catch_warnings():
     # Partitioned checks are a Dagster preview (see checks.py): each result belongs to its day.
@@ -65,7 +68,8 @@ def backfill_tag(tags: dict[str, str]) -> str | None:
 
 
 def placed_order_artifact(store: ArtifactStore, symbol: str, day: dt.date) -> OrderDecision | None:
-    """The newest stored order of the partition that placed one, if any."""
+    """The newest stored order of the partition that placed one, if any (newest by the time it
+    was produced, as ``ArtifactDatabase.query`` orders: a replayed row is not newer)."""
     rows = store.database.query(symbol=symbol, partition_date=day, step_name="order", limit=1000)
     for row in rows:
         if (row.artifact_metadata or {}).get("placed"):
@@ -73,6 +77,24 @@ def placed_order_artifact(store: ArtifactStore, symbol: str, day: dt.date) -> Or
             assert isinstance(value, OrderDecision)
             return value
     return None
+
+
+def unanswered_stores(store: ArtifactStore) -> str | None:
+    """Which artifact stores do not answer right now, and why (None: both answer).
+
+    Asked before an order may be sent: an order sent while a store is down could not be recorded
+    (its artifact would only be in the local spool).
+    """
+    down = []
+    pings = (("database", store.database.ping), ("object store", store.object_store.ping))
+    for name, ping in pings:
+        try:
+            call_with_timeout(ping, STORE_PING_SECONDS, f"ping the {name}")
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            down.append(f"{name}: {type(exc).__name__}: {first_line(exc)}")
+    return "; ".join(down) or None
 
 
 @dg.asset(
@@ -97,11 +119,22 @@ def order(
     market_data: MarketData,
 ) -> dg.MaterializeResult:
     symbol, day = current_partition(context)
+    store = ArtifactStore(artifact_db, object_store)
     try:
         mode = broker.trading_mode()
         if mode == "simulate":
             # The simulator works its open orders through every day's bars, order or not.
             broker.paper().prepare(market_data)
+        stores_down = unanswered_stores(store)
+        partition_key = str(context.partition_key)
+        target = store.target()
+        for entry in spool.elsewhere_for(partition_key, target):
+            # Spooled under another configuration: it never reaches these stores, so it neither
+            # blocks this partition nor goes unmentioned.
+            context.log.warning(
+                f"{entry.describe()} waits in the spool for other stores ({entry.target}); it "
+                f"does not hold back {partition_key} here ({target})"
+            )
         request = OrderRequest(
             symbol=symbol,
             day=day,
@@ -115,10 +148,12 @@ def order(
             latest_session=latest_completed_session(dt.datetime.now(dt.UTC)),
             spooled=tuple(
                 e.record.step_name or e.record.name
-                for e in spool.pending_for(str(context.partition_key))
+                for e in spool.pending_for(partition_key, target)
             ),
+            stores_down=stores_down,
         )
-        prior = placed_order_artifact(ArtifactStore(artifact_db, object_store), symbol, day)
+        # With the database down the stored orders cannot be read: the broker is asked instead.
+        prior = None if stores_down else placed_order_artifact(store, symbol, day)
         decision, results = place_once(
             request, prior=prior, open_venue=lambda: broker.venue(context.log)
         )

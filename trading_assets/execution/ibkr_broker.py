@@ -34,6 +34,7 @@ from trading_assets.execution.exits import (
     opens_position,
 )
 from trading_assets.execution.rules import OrderIntent, order_ref
+from trading_assets.execution.venue import partition_of_ref
 from trading_assets.models import (
     Fill,
     OrderSide,
@@ -97,6 +98,17 @@ class IbkrBroker:
                 broker_order_id=str(ex.permId or ex.orderId),
             )
         return None
+
+    def orders_between(self, start: dt.date, end: dt.date) -> list[OrderTicket]:
+        """The orders (open, completed, or only their executions) whose reference names a day in
+        [start, end], one per symbol and day. Read only: nothing is sent or changed."""
+        partitions = set()
+        for ref in self.session.all_order_refs():
+            found = partition_of_ref(ref)
+            if found is not None and start <= found[1] <= end:
+                partitions.add(found)
+        tickets = [self.existing_order(symbol, day) for symbol, day in sorted(partitions)]
+        return [t for t in tickets if t is not None]
 
     def _ticket(self, symbol: str, trades: list[Any]) -> OrderTicket:
         parents = [t for t in trades if not t.order.parentId] or trades

@@ -282,6 +282,16 @@ class PaperBroker:
                 ).scalar_one()
             )
 
+    def orders_between(self, start: dt.date, end: dt.date) -> list[OrderTicket]:
+        """Every order of trading days [start, end], oldest first (read only)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(orders)
+                .where(orders.c.trade_date >= start, orders.c.trade_date <= end)
+                .order_by(orders.c.trade_date, orders.c.symbol)
+            ).all()
+        return [_ticket(row) for row in rows]
+
     def _order_on(self, symbol: str, day: dt.date) -> OrderTicket | None:
         with self.engine.connect() as conn:
             row = conn.execute(

@@ -41,6 +41,9 @@ class OrderRequest:
     latest_session: dt.date | None = None  # the latest completed session when the run started
     # Artifacts of this partition only in the local spool (a store was down): unverified inputs.
     spooled: tuple[str, ...] = ()
+    # Why the artifact stores do not answer (None: both do). Nothing is sent then: the order
+    # could not be recorded. An order already at the broker is still found and recorded.
+    stores_down: str | None = None
 
 
 def _not_placed(req: OrderRequest, reason: str) -> OrderDecision:
@@ -63,6 +66,19 @@ def _never_to_broker(req: OrderRequest) -> str | None:
     return None
 
 
+def _already_at(venue: Venue, req: OrderRequest) -> tuple[OrderDecision, list[GateResult]] | None:
+    """The partition's order as the broker has it, recorded as reused; None if there is none."""
+    existing = venue.existing_order(req.symbol, req.day)
+    if existing is None:
+        return None
+    decision = OrderDecision(
+        symbol=req.symbol, as_of=req.day, placed=True, mode=req.mode, order=existing,
+        reason=f"already placed at {venue.name} ({existing.order_ref}); not placed again",
+        fills=venue.fills_for(existing.order_ref), reused_existing=True,
+    )
+    return decision, gates.clear("an order already exists for this partition; none sent")
+
+
 def place_once(
     req: OrderRequest,
     *,
@@ -80,16 +96,28 @@ def place_once(
             "reason": f"already placed ({prior.order.order_ref}); not placed again",
         })
         return reused, gates.clear("an order already exists for this partition; none sent")
-    if req.spooled:
+    blocked = _never_to_broker(req)
+    if blocked:
+        return _not_placed(req, blocked), gates.clear("nothing sent to a broker")
+    if req.spooled or req.stores_down:
+        # Whatever the spool or the stores hold, the broker knows whether the order went out
+        # (e.g. it did, and only its artifact was spooled): that is what gets recorded.
+        with open_venue() as venue:
+            found = _already_at(venue, req)
+        if found is not None:
+            return found
+        if req.stores_down:
+            reason = (
+                f"not sent: the artifact stores do not answer ({req.stores_down}), so the order "
+                "could not be recorded; fix the store, then re-materialize order"
+            )
+            return _not_placed(req, reason), gates.clear("artifact stores down; nothing sent")
         reason = (
             f"not traded: {len(req.spooled)} artifact(s) of this partition are only in the local "
             f"spool, not verified in the stores ({', '.join(req.spooled)}); run `trading-signals "
             "reconcile` once the stores are back, then re-materialize order"
         )
         return _not_placed(req, reason), gates.clear("inputs not in the stores; nothing sent")
-    blocked = _never_to_broker(req)
-    if blocked:
-        return _not_placed(req, blocked), gates.clear("nothing sent to a broker")
     if not req.trading_enabled:
         return _not_placed(req, "trading disabled (TRADING_ENABLED=false)"), gates.clear(
             "trading disabled; nothing sent")
@@ -104,14 +132,9 @@ def place_once(
 
     with open_venue() as venue:
         partition_ref = order_ref(req.symbol, req.day)
-        existing = venue.existing_order(req.symbol, req.day)
-        if existing is not None:
-            decision = OrderDecision(
-                symbol=req.symbol, as_of=req.day, placed=True, mode=req.mode, order=existing,
-                reason=f"already placed at {venue.name} ({existing.order_ref}); not placed again",
-                fills=venue.fills_for(existing.order_ref), reused_existing=True,
-            )
-            return decision, gates.clear("an order already exists for this partition; none sent")
+        found = _already_at(venue, req)
+        if found is not None:
+            return found
         if not wants_order:
             intent = decide(req.signal, limits=req.limits, equity=0.0, position_qty=0.0)
             reason = intent.reason if isinstance(intent, NoOrder) else "no order"
