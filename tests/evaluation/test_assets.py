@@ -79,14 +79,36 @@ def test_decision_inputs_are_identical_whether_or_not_later_bars_exist(
     assert payloads[0] == payloads[1]
 
 
-def test_outcome_scorecard_and_plots_after_the_horizon(
-    tmp_path: Path, instance: dg.DagsterInstance, data_env: dict[str, str]
+def _sensor(env: dict[str, str], instance: dg.DagsterInstance) -> dg.SensorResult | dg.SkipReason:
+    resources = resources_from_environment(env)
+    with dg.build_sensor_context(
+        instance=instance,
+        resources={"artifact_db": resources["artifact_db"], "evaluation": resources["evaluation"]},
+    ) as context:
+        return signal_outcome_sensor(context)
+
+
+def test_signals_are_scored_by_the_sensor_then_the_scorecard_by_automation(
+    instance: dg.DagsterInstance, data_env: dict[str, str]
 ) -> None:
+    """One scenario in the order a deployment lives it (graph runs are the slow part)."""
+    defs = build_definitions(resources_from_environment(data_env))
     instance.add_dynamic_partitions("symbol", ["TSLA"])
+    first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    assert first.total_requested == 0  # nothing scored yet: nothing to recompute
     days = [d.date() for d in sessions_between(DAY, dt.date(2025, 6, 4))]
-    for day in days:
-        key = partition_key_for("TSLA", day)
+    keys = [partition_key_for("TSLA", day) for day in days]
+    for key in keys:
         assert _materialize(data_env, instance, "trading_signals_job", partition_key=key).success
+
+    # The sensor asks for every signal whose horizon has closed, once per horizon end.
+    requested = _sensor(data_env, instance)
+    assert isinstance(requested, dg.SensorResult)
+    assert [(r.partition_key, r.run_key) for r in requested.run_requests] == [
+        (str(key), f"outcome|{key}|{horizon_end(day, 20)}")
+        for key, day in zip(keys, days, strict=True)
+    ]
+    for key, day in zip(keys, days, strict=True):
         result = _materialize(data_env, instance, "signal_outcome_job", partition_key=key)
         assert result.success
         outcome = result.output_for_node("signal_outcome")
@@ -98,6 +120,14 @@ def test_outcome_scorecard_and_plots_after_the_horizon(
         for horizon in (1, 5, 20):
             expected = later.iloc[horizon - 1] / close - 1
             assert outcome.forward_returns[horizon] == pytest.approx(expected, rel=1e-12)
+    assert isinstance(_sensor(data_env, instance), dg.SkipReason)  # all scored now
+
+    # Declarative automation asks for the scorecard once after the new outcomes, then not again.
+    second = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+    for name in ("scorecard", "scorecard_equity_curve", "scorecard_calibration"):
+        assert second.get_num_requested(dg.AssetKey(name)) == 1
+    third = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=second.cursor)
+    assert third.total_requested == 0
 
     card_run = _materialize(data_env, instance, "scorecard_job")
     assert card_run.success
@@ -148,49 +178,6 @@ def test_outcomes_due_are_the_closed_horizons_not_yet_scored() -> None:
     due = outcomes_due(signals, scored, latest_closed=latest, exit_after_sessions=20)
     # 06-02 is scored; 06-03 was 'not yet' and its horizon has just closed; 06-04's has not.
     assert due == [("2025-06-03|TSLA", latest)]
-
-
-def test_the_sensor_requests_each_closed_horizon_once(
-    instance: dg.DagsterInstance, data_env: dict[str, str]
-) -> None:
-    instance.add_dynamic_partitions("symbol", ["TSLA"])
-    key = partition_key_for("TSLA", DAY)
-    assert _materialize(data_env, instance, "trading_signals_job", partition_key=key).success
-    resources = resources_from_environment(data_env)
-    with dg.build_sensor_context(
-        instance=instance,
-        resources={"artifact_db": resources["artifact_db"], "evaluation": resources["evaluation"]},
-    ) as context:
-        result = signal_outcome_sensor(context)
-    assert isinstance(result, dg.SensorResult)
-    assert [(r.partition_key, r.run_key) for r in result.run_requests] == [
-        (str(key), f"outcome|{key}|{horizon_end(DAY, 20)}")
-    ]
-    assert _materialize(data_env, instance, "signal_outcome_job", partition_key=key).success
-    with dg.build_sensor_context(
-        instance=instance,
-        resources={"artifact_db": resources["artifact_db"], "evaluation": resources["evaluation"]},
-    ) as context:
-        assert isinstance(signal_outcome_sensor(context), dg.SkipReason)
-
-
-def test_the_scorecard_is_requested_after_an_outcome_is_stored(
-    instance: dg.DagsterInstance, data_env: dict[str, str]
-) -> None:
-    defs = build_definitions(resources_from_environment(data_env))
-    instance.add_dynamic_partitions("symbol", ["TSLA"])
-    first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
-    assert first.total_requested == 0  # nothing scored yet: nothing to recompute
-    key = partition_key_for("TSLA", DAY)
-    assert _materialize(data_env, instance, "trading_signals_job", partition_key=key).success
-    assert _materialize(data_env, instance, "signal_outcome_job", partition_key=key).success
-    second = dg.evaluate_automation_conditions(
-        defs=defs, instance=instance, cursor=first.cursor
-    )
-    for name in ("scorecard", "scorecard_equity_curve", "scorecard_calibration"):
-        assert second.get_num_requested(dg.AssetKey(name)) == 1
-    third = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=second.cursor)
-    assert third.total_requested == 0  # nothing new since: no second request
 
 
 def _synthetic_source() -> object:
