@@ -10,7 +10,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 from functools import singledispatch
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -34,6 +34,8 @@ JSON = "application/json"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Parquet schema metadata keys that carry MarketData's fields other than the bars.
 _MARKET_DATA_FIELDS = ("symbol", "as_of", "source", "source_detail")
+
+ImageT = TypeVar("ImageT", ChartImage, PlotImage)
 
 _JSON_MODELS: dict[str, type[BaseModel]] = {
     "llm": LlmAnalysis,
@@ -102,18 +104,21 @@ def _(obj: MarketData) -> SerializedArtifact:
     )
 
 
-@serialize.register
-def _(obj: ChartImage) -> SerializedArtifact:
+def _as_png(
+    obj: ChartImage | PlotImage, artifact_type: ArtifactType, kind: str
+) -> SerializedArtifact:
     return SerializedArtifact(
         data=obj.png,
         content_type=PNG,
         extension="png",
-        artifact_type="chart",
-        row_fields={
-            "chart_type": obj.timeframe.value,
-            "chart_data": _json_safe(obj, exclude={"png"}),
-        },
+        artifact_type=artifact_type,
+        row_fields={"chart_type": kind, "chart_data": _json_safe(obj, exclude={"png"})},
     )
+
+
+@serialize.register
+def _(obj: ChartImage) -> SerializedArtifact:
+    return _as_png(obj, "chart", obj.timeframe.value)
 
 
 @serialize.register
@@ -207,13 +212,7 @@ def _(obj: Scorecard) -> SerializedArtifact:
 
 @serialize.register
 def _(obj: PlotImage) -> SerializedArtifact:
-    return SerializedArtifact(
-        data=obj.png,
-        content_type=PNG,
-        extension="png",
-        artifact_type="plot",
-        row_fields={"chart_type": obj.name, "chart_data": _json_safe(obj, exclude={"png"})},
-    )
+    return _as_png(obj, "plot", obj.name)
 
 
 def _as_json(obj: BaseModel, artifact_type: ArtifactType, **row_fields: Any) -> SerializedArtifact:
@@ -232,9 +231,9 @@ def deserialize(artifact_type: str, data: bytes, record: ArtifactRecord) -> obje
         if artifact_type == "market_data":
             return _market_data(data)
         if artifact_type == "chart":
-            return _chart(data, record)
+            return _image(data, record, ChartImage)
         if artifact_type == "plot":
-            return _plot(data, record)
+            return _image(data, record, PlotImage)
         model = _JSON_MODELS.get(artifact_type)
         if model is None:
             known = ", ".join(["market_data", "chart", "plot", *_JSON_MODELS])
@@ -265,17 +264,10 @@ def _market_data(data: bytes) -> MarketData:
     )
 
 
-def _chart(data: bytes, record: ArtifactRecord) -> ChartImage:
+def _image(data: bytes, record: ArtifactRecord, model: type[ImageT]) -> ImageT:
+    """A chart or a plot: the PNG payload plus the fields its row keeps in ``chart_data``."""
     if not data.startswith(PNG_SIGNATURE):
         raise ValueError("the payload is not a PNG image")
     if record.chart_data is None:
-        raise KeyError("the artifact row has no chart_data to rebuild the chart from")
-    return ChartImage.model_validate({**record.chart_data, "png": data})
-
-
-def _plot(data: bytes, record: ArtifactRecord) -> PlotImage:
-    if not data.startswith(PNG_SIGNATURE):
-        raise ValueError("the payload is not a PNG image")
-    if record.chart_data is None:
-        raise KeyError("the artifact row has no chart_data to rebuild the plot from")
-    return PlotImage.model_validate({**record.chart_data, "png": data})
+        raise KeyError(f"the artifact row has no chart_data to rebuild the {record.type} from")
+    return model.model_validate({**record.chart_data, "png": data})

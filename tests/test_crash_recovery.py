@@ -22,6 +22,7 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
+from tests.production.conftest import dagster_postgres_env
 from tests.servers import throwaway_postgres_database
 from trading_assets import run_recovery
 from trading_assets.cli import main
@@ -51,17 +52,6 @@ if os.environ.get("TEST_BLOCK_AFTER_ORDER"):
 '''
 
 
-def _postgres_env(url: str) -> dict[str, str]:
-    parsed = sa.make_url(url)
-    return {
-        "DAGSTER_POSTGRES_HOST": parsed.host or "127.0.0.1",
-        "DAGSTER_POSTGRES_PORT": str(parsed.port or 5432),
-        "DAGSTER_POSTGRES_USER": parsed.username or "postgres",
-        "DAGSTER_POSTGRES_PASSWORD": parsed.password or "",
-        "DAGSTER_POSTGRES_DB": parsed.database or "",
-    }
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 def stage(
     request: pytest.FixtureRequest, tmp_path: Path, shared_mlflow_uri: str,
@@ -80,7 +70,7 @@ def stage(
     ) as url:
         if url:
             shutil.copyfile(REPO / "docker" / "dagster.yaml", home / "dagster.yaml")
-            env.update(_postgres_env(url))
+            env.update(dagster_postgres_env(url))
         else:
             shutil.copyfile(REPO / "dagster.yaml", home / "dagster.yaml")
         for name in ("DATABASE_URL", "STOCK_SYMBOLS", "LLM_PROVIDER", "MARKET_DATA_SOURCE",

@@ -165,36 +165,32 @@ SCORECARD_AUTOMATION = (
 )
 
 
+def _out(dagster_type: type, kind: str, description: str, **more: object) -> dg.AssetOut:
+    return dg.AssetOut(
+        dagster_type=dagster_type, kinds={kind}, description=description,
+        automation_condition=SCORECARD_AUTOMATION, **more,
+    )
+
+
 @dg.multi_asset(
     outs={
-        SCORECARD: dg.AssetOut(
-            dagster_type=Scorecard,
-            group_name=EVALUATION_GROUP,
-            kinds={"python"},
-            description=(
-                "Hit rates and edge with block-bootstrap 95% intervals, calibration by "
-                "confidence, trade expectancy, the equity curve against buy-and-hold; by "
-                "provider, model and prompt."
-            ),
-            automation_condition=SCORECARD_AUTOMATION,
+        SCORECARD: _out(
+            Scorecard, "python",
+            "Hit rates and edge with block-bootstrap 95% intervals, calibration by confidence, "
+            "trade expectancy, the equity curve against buy-and-hold; by provider, model and "
+            "prompt.",
         ),
-        SCORECARD_EQUITY_CURVE: dg.AssetOut(
-            dagster_type=PlotImage,
-            group_name=EVALUATION_GROUP,
-            kinds={"png"},
-            description="Following the signals against buy-and-hold of the same symbols.",
-            automation_condition=SCORECARD_AUTOMATION,
-            # Not drawn while nothing has been scored yet.
+        # Not drawn while nothing has been scored yet.
+        SCORECARD_EQUITY_CURVE: _out(
+            PlotImage, "png", "Following the signals against buy-and-hold of the same symbols.",
             is_required=False,
         ),
-        SCORECARD_CALIBRATION: dg.AssetOut(
-            dagster_type=PlotImage,
-            group_name=EVALUATION_GROUP,
-            kinds={"png"},
-            description="Realized hit rate by confidence level and score decile (5 sessions).",
-            automation_condition=SCORECARD_AUTOMATION,
+        SCORECARD_CALIBRATION: _out(
+            PlotImage, "png",
+            "Realized hit rate by confidence level and score decile (5 sessions).",
         ),
     },
+    group_name=EVALUATION_GROUP,
     deps=[signal_outcome],
     # The scorecard and its plots are drawn from one computation: always all three together.
     can_subset=False,
