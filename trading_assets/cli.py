@@ -617,6 +617,26 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 1 if left or stale else 0
 
 
+def cmd_doctor(_: argparse.Namespace) -> int:
+    """One line per service the configuration uses: OK, or what is wrong and what to do."""
+    from trading_assets.doctor import run_checks
+
+    ensure_dagster_home()
+    resources = resources_from_environment()
+    resolved = {
+        name: _resolved(resources[name])
+        for name in ("artifact_db", "object_store", "spool", "policy")
+    }
+    with dg.DagsterInstance.get() as instance:
+        findings = run_checks(resolved, instance)
+    width = max(len(f.service) for f in findings)
+    for finding in findings:
+        print(finding.line(width))
+    problems = [f for f in findings if not f.ok]
+    print(f"{len(problems)} problem(s)" if problems else "all well")
+    return 1 if problems else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trading-signals", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -698,6 +718,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="mark runs whose process is gone failed and free their slots (never a live run)",
     )
     runs.set_defaults(func=cmd_runs)
+
+    doctor = sub.add_parser(
+        "doctor", help="check the stores, spool, kill switch, runs and pool slots, in seconds"
+    )
+    doctor.set_defaults(func=cmd_doctor)
     return parser
 
 

@@ -1,0 +1,53 @@
+"""`trading-signals doctor`: one line per service, exit 0 only when all is well."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from tests.test_cli import cli_env  # noqa: F401  (the fixture)
+from trading_assets import run_recovery
+from trading_assets.cli import main
+
+
+def test_doctor_says_all_is_well_then_names_a_dead_run_and_the_kill_switch(
+    cli_env: Path, capsys: pytest.CaptureFixture[str]  # noqa: F811
+) -> None:
+    from dagster._core.test_utils import create_run_for_test
+
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    for service in ("database", "objects", "spool", "kill switch", "runs", "calendar"):
+        assert any(line.startswith("OK") and f" {service} " in line for line in out.splitlines())
+    assert out.rstrip().endswith("all well")
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    with dg.DagsterInstance.get() as instance:
+        dead = create_run_for_test(
+            instance, job_name="trading_signals_job", status=dg.DagsterRunStatus.STARTED,
+            tags={**run_recovery.process_tags(), run_recovery.PID_TAG: str(child.pid)},
+        )
+    (cli_env / "data" / "KILL_SWITCH").touch()
+    assert main(["doctor"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    runs = next(line for line in lines if " runs " in line)
+    assert runs.startswith("PROBLEM") and dead.run_id in runs and "runs --reap" in runs
+    switch = next(line for line in lines if " kill switch " in line)
+    assert switch.startswith("PROBLEM") and "KILL_SWITCH" in switch
+    assert lines[-1] == "2 problem(s)"
+
+
+def test_doctor_names_an_unreachable_database_in_seconds_without_its_password(
+    cli_env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg2://u:Doctor-S3cret@127.0.0.1:1/db")
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    database = next(line for line in out.splitlines() if " database " in line)
+    assert database.startswith("PROBLEM") and "127.0.0.1" in database
+    assert "Doctor-S3cret" not in out
