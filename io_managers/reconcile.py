@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from io_managers.artifact_store import ArtifactStore, PreparedArtifact, StoreUnavailableError
 from io_managers.spool import ArtifactSpool, SpoolEntry, SpoolError
@@ -88,6 +89,17 @@ class BrokerOrders:
     name: str  # where they were read, for people
     mode: str  # the trading mode whose order artifacts they answer for
     orders: Mapping[tuple[str, dt.date], str]  # (symbol, day) -> the order, described
+
+
+def broker_orders_from(tickets: Sequence[Any], name: str, mode: str) -> BrokerOrders:
+    """The orders a venue listed (``orders_between``), keyed by the partition of their reference."""
+    from trading_assets.execution.venue import partition_of_ref
+
+    found = {partition_of_ref(t.order_ref): t for t in tickets}
+    return BrokerOrders(name, mode, {
+        key: f"{t.order_ref} ({t.side.value} {t.quantity:g}, {t.status})"
+        for key, t in found.items() if key is not None
+    })
 
 
 @dataclass

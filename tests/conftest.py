@@ -40,3 +40,24 @@ def _no_leaked_defs_state_storage(request: pytest.FixtureRequest) -> Iterator[No
     yield
     after = DefsStateStorage.get()
     assert after is before, f"{request.node.nodeid} leaked a DefsStateStorage"
+
+
+# Files of a minute or more, handed to pytest-xdist's workers first (it schedules files in
+# collection order): otherwise they are collected last (tests/test_*.py sort after the folders) and
+# one worker ends the suite alone on them.
+_SLOW_FIRST = (
+    "tests/ibkr/test_orders.py",
+    "tests/test_cli.py",
+    "tests/test_crash_recovery.py",
+    "tests/test_first_run_races.py",
+    "tests/test_secrets.py",
+    "tests/evaluation/test_assets.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::")[0]
+        return _SLOW_FIRST.index(path) if path in _SLOW_FIRST else len(_SLOW_FIRST)
+
+    items.sort(key=rank)  # stable: each file keeps its own order

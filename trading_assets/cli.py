@@ -566,8 +566,7 @@ def cmd_reconcile(_: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from io_managers.reconcile import BrokerOrders, verify
-    from trading_assets.execution.venue import partition_of_ref
+    from io_managers.reconcile import broker_orders_from, verify
 
     start, end = _iso_day(args.start, "--start"), _iso_day(args.end, "--end")
     if start > end:
@@ -580,12 +579,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if mode == "simulate" or getattr(args, "broker", False):
         # Read only: the order lists and executions, never an order sent or changed.
         with broker.venue() as venue:
-            tickets = venue.orders_between(start, end)
-        found = {partition_of_ref(t.order_ref): t for t in tickets}
-        orders = BrokerOrders(broker.describe(), mode, {
-            key: f"{t.order_ref} ({t.side.value} {t.quantity:g}, {t.status})"
-            for key, t in found.items() if key is not None
-        })
+            orders = broker_orders_from(
+                venue.orders_between(start, end), broker.describe(), mode
+            )
     else:
         note = f"{broker.describe()} not compared (connects only with --broker; read only)"
     report = verify(

@@ -292,3 +292,38 @@ def test_a_hundred_real_materializations_of_order_send_one_bracket(
         assert _decision(result).reused_existing
     assert len(gateway.placed()) == 3
     assert {o.order.orderRef for o in gateway.placed()} == {f"ts:TSLA:{LATEST}:BUY"}
+
+
+def test_verify_compares_the_gateways_orders_with_the_order_artifacts_both_ways(
+    ibkr_env: dict[str, str], gateway: FakeGateway, materialize: Materialize
+) -> None:
+    """`trading-signals verify --broker` in an IBKR mode: read only, by order reference."""
+    from io_managers.artifact_store import ArtifactStore
+    from io_managers.reconcile import broker_orders_from, verify
+
+    resources = wired(ibkr_env, gateway)
+    assert materialize(resources).success  # placed, with its order artifact
+    # NVDA the same day: an order at the gateway with no artifact (killed after sending it).
+    placed, _ = place_once(
+        _request(gateway, symbol="NVDA", signal=buy_signal("NVDA")),
+        prior=None, open_venue=lambda: resources["broker"].venue(),
+    )
+    assert placed.placed
+    sent = len(gateway.placed())
+    store = ArtifactStore(resources["artifact_db"], resources["object_store"])
+
+    def report() -> Any:
+        with resources["broker"].venue() as venue:
+            orders = broker_orders_from(venue.orders_between(LATEST, LATEST), "fake", "ibkr-paper")
+        return verify(store, resources["spool"], LATEST, LATEST, broker=orders)
+
+    found = report()
+    assert found.broker_orders == 2 and not found.consistent
+    assert [line.split(":")[0] for line in found.broker_without_artifact] == [f"NVDA {LATEST}"]
+    assert found.artifact_without_broker == []
+    assert len(gateway.placed()) == sent  # reading sent nothing
+    # The other way: the gateway no longer knows the day's order, whose artifact says placed.
+    gateway.orders = [o for o in gateway.orders if not o.order.orderRef.startswith("ts:TSLA")]
+    found = report()
+    (missing,) = found.artifact_without_broker
+    assert f"{LATEST}|TSLA says placed" in missing and f"no order of TSLA {LATEST}" in missing
