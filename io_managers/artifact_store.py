@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from io_managers.errors import ArtifactNotFoundError, CorruptArtifactError
-from io_managers.resilience import Log, WritePolicy, first_line, is_transient, with_retries
+from io_managers.resilience import (
+    Log,
+    WritePolicy,
+    call_with_timeout,
+    first_line,
+    is_transient,
+    with_retries,
+)
 from io_managers.serializers import deserialize, serialize
 from io_managers.spool import ArtifactSpool, SpoolEntry, store_target
 from io_managers.validation import validate_artifact
@@ -257,6 +264,25 @@ class ArtifactStore:
             self._database_target(), "" if created else " (already there)",
         )
         return record.model_copy(update={"id": artifact_id}), created
+
+    def unanswered(self, timeout_seconds: float = 10.0) -> str | None:
+        """Which store does not answer right now, each with why (None: both answer).
+
+        A store that is down or hangs past ``timeout_seconds`` counts; anything else raises.
+        """
+        down = []
+        checks = (
+            (f"database {self.database.masked_url()}", self.database.ping),
+            (f"object store {self.object_store.describe()}", self.object_store.ping),
+        )
+        for name, ping in checks:
+            try:
+                call_with_timeout(ping, timeout_seconds, f"ping the {name}")
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                down.append(f"{name} ({type(exc).__name__}: {first_line(exc)})")
+        return "; ".join(down) or None
 
     def target(self) -> str:
         """Which stores this is (``store_target``): what a spool entry says it was meant for."""

@@ -36,6 +36,7 @@ from trading_assets.partitions import (
     first_partition_day,
     parse_symbols,
     partition_key_for,
+    symbol_and_date,
 )
 
 JOB_NAME = "trading_signals_job"
@@ -331,7 +332,7 @@ def cmd_scorecard(args: argparse.Namespace) -> int:
     from trading_assets.definitions import build_definitions
     from trading_assets.evaluation.assets import SCORECARD, ScorecardConfig
     from trading_assets.evaluation.report import format_scorecard
-    from trading_assets.sensors import outcomes_due
+    from trading_assets.sensors import signals_due
 
     symbols = _symbols(args.symbols) if args.symbols else []
     start = _parse_day("--start", args.start) if args.start else None
@@ -349,16 +350,10 @@ def cmd_scorecard(args: argparse.Namespace) -> int:
         if not args.no_update:
             # What signal_outcome_sensor does under the daemon: score every signal whose horizon
             # has closed since it was stored, so the scorecard is current without `make ui`.
-            outcomes = {
-                row.partition_key: bool((row.artifact_metadata or {}).get("scorable"))
-                for row in db.newest_per_partition("signal_outcome")
-                if row.partition_key
-            }
             due = [
-                (key, horizon)
-                for key, horizon in outcomes_due(
-                    db.partitions_with("trading_signal"), outcomes,
-                    latest_closed=latest_completed_session(dt.datetime.now(dt.UTC)),
+                key
+                for key, _ in signals_due(
+                    db, latest_closed=latest_completed_session(dt.datetime.now(dt.UTC)),
                     exit_after_sessions=evaluation.exit_after_sessions,
                 )
                 if _in_scope(key, symbols, start, end)
@@ -366,7 +361,7 @@ def cmd_scorecard(args: argparse.Namespace) -> int:
             if due:
                 print(f"scoring {len(due)} signals whose horizon has closed ...", flush=True)
             job = definitions.resolve_job_def("signal_outcome_job")
-            for key, _ in due:
+            for key in due:
                 result = job.execute_in_process(
                     partition_key=key, instance=instance, raise_on_error=False, run_config=quiet
                 )
@@ -399,8 +394,7 @@ def cmd_scorecard(args: argparse.Namespace) -> int:
 def _in_scope(
     partition_key: str, symbols: Sequence[str], start: dt.date | None, end: dt.date | None
 ) -> bool:
-    day_text, _, symbol = partition_key.partition("|")
-    day = dt.date.fromisoformat(day_text)
+    symbol, day = symbol_and_date(partition_key)
     return (
         (not symbols or symbol in symbols)
         and (start is None or day >= start)
@@ -576,7 +570,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     broker = _resolved(resources_from_environment()["broker"])
     mode = broker.trading_mode()
     orders, note = None, None
-    if mode == "simulate" or getattr(args, "broker", False):
+    if mode == "simulate" or args.broker:
         # Read only: the order lists and executions, never an order sent or changed.
         with broker.venue() as venue:
             orders = broker_orders_from(

@@ -8,7 +8,7 @@ import time
 
 import dagster as dg
 
-from io_managers.resilience import first_line, is_transient
+from io_managers.artifact_store import ArtifactStore
 from io_managers.spool import ArtifactSpool
 from resources.database import ArtifactDatabase
 from resources.evaluation import EvaluationSettings
@@ -18,7 +18,7 @@ from resources.watchlist import WatchlistResource
 from trading_assets.calendar import latest_completed_session
 from trading_assets.errors import root_cause_message
 from trading_assets.evaluation.assets import SCORECARD_ASSETS
-from trading_assets.evaluation.outcome import horizon_end
+from trading_assets.evaluation.outcome import horizon_ends
 from trading_assets.jobs import reconcile_spool_job, signal_outcome_job
 from trading_assets.partitions import SYMBOL_DIMENSION, symbols
 from trading_assets.run_recovery import reap, report_lines
@@ -106,7 +106,7 @@ def spool_reconcile_sensor(
     )
     if active:
         return dg.SkipReason(f"{waiting} spooled; reconcile run {active[0].run_id} in flight")
-    down = stores_down(artifact_db, object_store)
+    down = ArtifactStore(artifact_db, object_store).unanswered()
     if down:
         return dg.SkipReason(f"{waiting} spooled; waiting for {down}")
     # The same entries left behind by a replay (damaged ones, or a store that failed again
@@ -136,22 +136,6 @@ IN_FLIGHT = [
 ]
 
 
-def stores_down(artifact_db: ArtifactDatabase, object_store: ObjectStore) -> str | None:
-    """Which store does not answer right now (None: both do)."""
-    checks = (
-        (f"database {artifact_db.masked_url()}", artifact_db.ping),
-        (f"object store {object_store.describe()}", object_store.ping),
-    )
-    for name, ping in checks:
-        try:
-            ping()
-        except Exception as exc:
-            if not is_transient(exc):
-                raise
-            return f"{name} ({type(exc).__name__}: {first_line(exc)})"
-    return None
-
-
 # Runs one tick may request: a first tick after a long backfill queues them over several ticks.
 MAX_OUTCOME_RUNS_PER_TICK = 200
 
@@ -168,14 +152,26 @@ def outcomes_due(
     ``signals``: partition key -> day of every stored signal; ``outcomes``: partition key ->
     whether its newest stored outcome is scorable.
     """
-    due = []
-    for key, day in sorted(signals.items(), key=lambda item: (item[1], item[0])):
-        if outcomes.get(key):
-            continue
-        end = horizon_end(day, exit_after_sessions)
-        if end <= latest_closed:
-            due.append((key, end))
-    return due
+    waiting = sorted(
+        ((day, key) for key, day in signals.items() if not outcomes.get(key)),
+    )
+    ends = horizon_ends([day for day, _ in waiting], exit_after_sessions)
+    return [(key, end) for (_, key), end in zip(waiting, ends, strict=True) if end <= latest_closed]
+
+
+def signals_due(
+    artifact_db: ArtifactDatabase, *, latest_closed: dt.date, exit_after_sessions: int
+) -> list[tuple[str, dt.date]]:
+    """``outcomes_due`` over what the artifacts table holds: the sensor's and the CLI's list."""
+    scored = {
+        row.partition_key: bool((row.artifact_metadata or {}).get("scorable"))
+        for row in artifact_db.newest_per_partition("signal_outcome")
+        if row.partition_key
+    }
+    return outcomes_due(
+        artifact_db.partitions_with("trading_signal"), scored,
+        latest_closed=latest_closed, exit_after_sessions=exit_after_sessions,
+    )
 
 
 @dg.sensor(
@@ -194,20 +190,12 @@ def signal_outcome_sensor(
     evaluation: EvaluationSettings,
 ) -> dg.SensorResult | dg.SkipReason:
     latest = latest_completed_session(dt.datetime.now(dt.UTC))
-    signals = artifact_db.partitions_with("trading_signal")
-    outcomes = {
-        row.partition_key: bool((row.artifact_metadata or {}).get("scorable"))
-        for row in artifact_db.newest_per_partition("signal_outcome")
-        if row.partition_key
-    }
-    due = outcomes_due(
-        signals, outcomes, latest_closed=latest,
-        exit_after_sessions=evaluation.exit_after_sessions,
+    due = signals_due(
+        artifact_db, latest_closed=latest, exit_after_sessions=evaluation.exit_after_sessions
     )
     if not due:
         return dg.SkipReason(
-            f"no signal's horizon has closed unscored ({len(signals)} signals, latest closed "
-            f"session {latest})"
+            f"no signal's horizon has closed unscored (latest closed session {latest})"
         )
     batch = due[:MAX_OUTCOME_RUNS_PER_TICK]
     context.log.info(f"{len(due)} signals are scorable now; requesting {len(batch)}")

@@ -6,6 +6,7 @@ bars *after* the decision's day, which a decision must never see.
 
 # No `from __future__ import annotations`: Dagster must see the Config and resource types.
 import datetime as dt
+import logging
 from collections.abc import Iterator
 
 import dagster as dg
@@ -36,10 +37,13 @@ _CLOSE_TOLERANCE = 1e-6
 
 
 def later_bars(
-    market_source: MarketDataResource, decision: MarketData, end: dt.date, log: object = None
+    market_source: MarketDataResource,
+    decision: MarketData,
+    end: dt.date,
+    log: logging.Logger | None = None,
 ) -> MarketData:
     """The partition's bars read again, through ``end``, from the source the decision used."""
-    later = market_source.fetch(decision.symbol, end, log=log)  # type: ignore[arg-type]
+    later = market_source.fetch(decision.symbol, end, log=log)
     if later.source != decision.source:
         raise ValueError(
             f"market_data of {decision.as_of}|{decision.symbol} came from {decision.source}, but "

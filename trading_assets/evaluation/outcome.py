@@ -109,13 +109,21 @@ def _horizon_error(as_of: dt.date, count: int) -> ValueError:
     )
 
 
+def horizon_ends(days: Sequence[dt.date], exit_after_sessions: int) -> list[dt.date]:
+    """``horizon_end`` of each of ``days``, from one calendar lookup."""
+    if not days:
+        return []
+    count = horizon_sessions(exit_after_sessions)
+    horizons = _horizons(days, count)
+    missing = np.flatnonzero(~horizons.found)
+    if len(missing):
+        raise _horizon_error(days[int(missing[0])], count)
+    return [ts.date() for ts in horizons.grid[horizons.last]]
+
+
 def horizon_end(as_of: dt.date, exit_after_sessions: int) -> dt.date:
     """The XNYS session ``horizon_sessions(exit_after_sessions)`` sessions after ``as_of``."""
-    count = horizon_sessions(exit_after_sessions)
-    horizons = _horizons([as_of], count)
-    if not horizons.found[0]:
-        raise _horizon_error(as_of, count)
-    return horizons.grid[horizons.last[0]].date()
+    return horizon_ends([as_of], exit_after_sessions)[0]
 
 
 def _excursion(close, high, low, direction: int):  # type: ignore[no-untyped-def]

@@ -24,22 +24,28 @@ def _signed(value: float | None) -> str:
     return "n/a" if value is None else f"{value * 100:+.2f}%"
 
 
-def _return_cell(iv: Interval | None) -> str:
-    """A return or an edge: signed percent, then the 95 % interval."""
+def _cell(iv: Interval | None, spec: str, unit: str, scale: float = 100.0) -> str:
+    """An estimate with its 95 % interval, e.g. ``+0.90% [-0.59, +1.68]``."""
     if iv is None or iv.estimate is None:
         return "n/a"
+    shown = f"{iv.estimate * scale:{spec}}{unit}"
     if iv.low is None or iv.high is None:
-        return f"{iv.estimate * 100:+.2f}% [no CI]"
-    return f"{iv.estimate * 100:+.2f}% [{iv.low * 100:+.2f}, {iv.high * 100:+.2f}]"
+        return f"{shown} [no CI]"
+    return f"{shown} [{iv.low * scale:{spec}}, {iv.high * scale:{spec}}]"
+
+
+def _return_cell(iv: Interval | None) -> str:
+    """A return or an edge: signed percent."""
+    return _cell(iv, "+.2f", "%")
 
 
 def _share_cell(iv: Interval | None) -> str:
-    """A hit or win rate: percent of the signals (no sign: it is a share), then the interval."""
-    if iv is None or iv.estimate is None:
-        return "n/a"
-    if iv.low is None or iv.high is None:
-        return f"{iv.estimate * 100:.2f}% [no CI]"
-    return f"{iv.estimate * 100:.2f}% [{iv.low * 100:.2f}, {iv.high * 100:.2f}]"
+    """A hit or win rate: percent of the signals (no sign: it is a share)."""
+    return _cell(iv, ".2f", "%")
+
+
+def _r_cell(iv: Interval) -> str:
+    return _cell(iv, "+.2f", "R", scale=1.0)
 
 
 def _n(intervals: dict[int, Interval]) -> int:
@@ -99,14 +105,6 @@ def _group_block(group: GroupScore) -> list[str]:
     )
     lines += _wrap(f"verdict: {group.verdict}")
     return lines
-
-
-def _r_cell(iv: Interval) -> str:
-    if iv.estimate is None:
-        return "n/a"
-    if iv.low is None or iv.high is None:
-        return f"{iv.estimate:+.2f}R [no CI]"
-    return f"{iv.estimate:+.2f}R [{iv.low:+.2f}, {iv.high:+.2f}]"
 
 
 def _curve_block(curve: EquityCurve | None) -> list[str]:

@@ -11,7 +11,6 @@ import warnings
 import dagster as dg
 
 from io_managers.artifact_store import ArtifactStore
-from io_managers.resilience import call_with_timeout, first_line, is_transient
 from io_managers.spool import ArtifactSpool
 from resources.broker import BrokerResource
 from resources.database import ArtifactDatabase
@@ -79,24 +78,6 @@ def placed_order_artifact(store: ArtifactStore, symbol: str, day: dt.date) -> Or
     return None
 
 
-def unanswered_stores(store: ArtifactStore) -> str | None:
-    """Which artifact stores do not answer right now, and why (None: both answer).
-
-    Asked before an order may be sent: an order sent while a store is down could not be recorded
-    (its artifact would only be in the local spool).
-    """
-    down = []
-    pings = (("database", store.database.ping), ("object store", store.object_store.ping))
-    for name, ping in pings:
-        try:
-            call_with_timeout(ping, STORE_PING_SECONDS, f"ping the {name}")
-        except Exception as exc:
-            if not is_transient(exc):
-                raise
-            down.append(f"{name}: {type(exc).__name__}: {first_line(exc)}")
-    return "; ".join(down) or None
-
-
 @dg.asset(
     partitions_def=symbol_day,
     group_name="execution",
@@ -125,7 +106,9 @@ def order(
         if mode == "simulate":
             # The simulator works its open orders through every day's bars, order or not.
             broker.paper().prepare(market_data)
-        stores_down = unanswered_stores(store)
+        # Asked before an order may be sent: one sent while a store is down could not be
+        # recorded (its artifact would only be in the local spool).
+        stores_down = store.unanswered(STORE_PING_SECONDS)
         partition_key = str(context.partition_key)
         target = store.target()
         for entry in spool.elsewhere_for(partition_key, target):
