@@ -13,6 +13,7 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from io_managers.artifact_store import ArtifactStore
+from io_managers.clearance import blocking_problem
 from io_managers.resilience import WritePolicy
 from io_managers.spool import ArtifactSpool
 from io_managers.thumbnail import png_thumbnail_markdown
@@ -20,6 +21,7 @@ from io_managers.validation import ArtifactValidationError
 from resources.database import ArtifactDatabase
 from resources.object_store import ObjectStore
 from sql.migrate import SCHEMA_ERRORS
+from trading_assets.check_catalog import BLOCKING_CHECKS, fix_for
 from trading_assets.evaluation.models import PlotImage, Scorecard
 from trading_assets.models import ChartImage
 from trading_assets.partitions import DATE_DIMENSION, SYMBOL_DIMENSION
@@ -124,9 +126,11 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
         if cached is not None:
             # Written by this run: its materialization already names the artifact, so no
             # input metadata (each would be one more event-log write).
+            self._require_cleared(cached[0], _blocking_checks(context))
             return cached[1]
         store = self.store()
         record = store.latest_record(asset_name, partition_key)
+        self._require_cleared(record, _blocking_checks(context))
         value = store.load(record)
         assert record.id is not None
         # Records which stored artifact this run read: the audit trail of inputs from other runs.
@@ -138,6 +142,40 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
             }
         )
         return value
+
+
+    def _require_cleared(self, record: Any, blocking: tuple[str, ...]) -> None:
+        """Fail the consuming step, without retries, unless the artifact passed its blocking
+        checks (the newest artifact only: an older one that passed is not a stand-in)."""
+        if not blocking:
+            return
+        asset = record.step_name or record.name
+        problem = blocking_problem(
+            record, self.database.check_results(record), blocking, fix_for(asset)
+        )
+        if problem is not None:
+            raise dg.Failure(description=problem, allow_retries=False)
+
+
+def _blocking_checks(context: dg.InputContext) -> tuple[str, ...]:
+    """The upstream asset's blocking checks whose results the check steps record on artifacts
+    (``check_catalog``), as far as the definitions being run declare them.
+
+    A graph without those checks (a test's, say) has nothing to enforce. The order's risk gates
+    run inside the order step and decide whether it is placed: they are not recorded here.
+    """
+    recorded = BLOCKING_CHECKS.get(context.asset_key.to_user_string(), ())
+    try:
+        graph = context.step_context.job_def.asset_layer.asset_graph
+    except dg.DagsterInvariantViolationError:
+        return recorded  # a context built outside a run (tools): the project's own list
+    # The whole code location's graph: a run of downstream assets only (a subset job) does not
+    # carry the upstream asset's checks in its own.
+    graph = getattr(graph, "source_asset_graph", graph)
+    if not recorded or not graph.has(context.asset_key):
+        return ()
+    declared = {k.name for k in graph.get(context.asset_key).check_keys}
+    return tuple(name for name in recorded if name in declared)
 
 
 def _run_id(context: dg.InputContext) -> str:

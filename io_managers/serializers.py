@@ -131,6 +131,7 @@ def _(obj: LlmAnalysis) -> SerializedArtifact:
             "output_tokens",
             "latency_ms",
             "cost_usd",
+            "priced",
             "cached",
         }
     )

@@ -90,6 +90,7 @@ class ArtifactSpool(dg.ConfigurableResource):
         if target.is_dir():
             return target
         incoming = self._root() / "incoming"
+        staging: Path | None = None
         try:
             incoming.mkdir(parents=True, exist_ok=True)
             self._pending().mkdir(parents=True, exist_ok=True)
@@ -104,10 +105,14 @@ class ArtifactSpool(dg.ConfigurableResource):
                 shutil.rmtree(staging)  # another attempt of the same write got there first
             _sync_directory(self._pending())
         except OSError as exc:
+            if staging is not None and staging.exists():
+                # Never a half-written entry: the staging folder goes, the failure is raised.
+                shutil.rmtree(staging, ignore_errors=True)
             raise SpoolError(
                 f"cannot spool {entry.describe()} to {self.describe()} ({type(exc).__name__}: "
-                f"{exc}); the artifact could be stored neither in the stores nor on local disk: "
-                "free disk space or fix SPOOL_DIR's permissions, then re-materialize"
+                f"{exc}; {_free_space(self._root())}); the artifact could be stored neither in "
+                "the stores nor on local disk: free disk space or fix SPOOL_DIR's permissions, "
+                "then re-materialize"
             ) from exc
         return target
 
@@ -188,3 +193,15 @@ def _sync_directory(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _free_space(folder: Path) -> str:
+    """How much room the disk under ``folder`` has left, for an error message."""
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        free = shutil.disk_usage(probe).free
+    except OSError as exc:
+        return f"free space unknown: {exc.strerror or exc}"
+    return f"{free / 1e6:,.1f} MB free on {probe}"

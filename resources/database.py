@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 
 from sql.engine import create_database_engine, is_sqlite, mask_database_url
 from sql.migrate import check_schema_current, upgrade
-from sql.schema import artifacts
+from sql.schema import artifact_checks, artifacts
 
 ArtifactType = Literal[
     "market_data", "chart", "llm", "signal", "order", "portfolio", "outcome", "scorecard", "plot"
@@ -70,6 +70,28 @@ class ArtifactRecord(BaseModel):
         if value.tzinfo is None:
             return value.replace(tzinfo=dt.UTC)
         return value.astimezone(dt.UTC)
+
+
+class CheckRecord(BaseModel):
+    """One asset check's result on one artifact (a row of ``artifact_checks``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    write_key: str | None = None
+    artifact_id: int | None = None
+    asset: str
+    partition_key: str | None = None
+    check_name: str
+    blocking: bool
+    passed: bool
+    description: str | None = None
+    execution_id: str | None = None
+    checked_at: dt.datetime
+
+    @field_validator("checked_at")
+    @classmethod
+    def _utc(cls, value: dt.datetime) -> dt.datetime:
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 class ArtifactDatabase(dg.ConfigurableResource):
@@ -295,6 +317,30 @@ class ArtifactDatabase(dg.ConfigurableResource):
             if value is not None:
                 statement = statement.where(column == value)
         return self._fetch(statement)
+
+    def record_checks(self, results: Sequence[CheckRecord]) -> None:
+        """Append check results (one transaction: all of a step's results, or none)."""
+        if not results:
+            return
+        with self._ready_engine().begin() as connection:
+            connection.execute(sa.insert(artifact_checks), [r.model_dump() for r in results])
+
+    def check_results(self, record: ArtifactRecord) -> dict[str, CheckRecord]:
+        """check name -> the latest result recorded on ``record`` (by write key, else by id)."""
+        if record.write_key is not None:
+            where = artifact_checks.c.write_key == record.write_key
+        elif record.id is not None:
+            where = artifact_checks.c.artifact_id == record.id
+        else:
+            return {}
+        statement = sa.select(artifact_checks).where(where).order_by(artifact_checks.c.id)
+        with self._ready_engine().connect() as connection:
+            rows = connection.execute(statement).mappings().all()
+        latest = {}
+        for row in rows:  # in insertion order: a later result replaces an earlier one
+            values = {k: v for k, v in dict(row).items() if k != "id"}
+            latest[row["check_name"]] = CheckRecord.model_validate(values)
+        return latest
 
     def _fetch(self, statement: sa.Select[Any]) -> list[ArtifactRecord]:
         with self._ready_engine().connect() as connection:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import email.utils
+import ipaddress
 import json
 import logging
 import math
@@ -35,6 +36,7 @@ from trading_assets.analysis.conversation import (
 from trading_assets.analysis.pricing import (
     Price,
     PriceTableError,
+    UnpricedModelError,
     default_price_table,
     price_for,
 )
@@ -53,6 +55,7 @@ __all__ = [
     "LlmCallError",
     "LlmConfigError",
     "LlmResource",
+    "is_local_base_url",
     "retry_after_seconds",
 ]
 
@@ -68,6 +71,7 @@ DEFAULT_BASE_URLS = {
 }
 KEY_VARIABLES = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 TOOL_NAME = "record_signal"
+UNPRICED_LOCAL = "unpriced: a local server's model not in the price table, cost recorded as 0"
 # For the cost estimate before a backfill: the prompt plus two charts is about 4-5k tokens.
 ESTIMATED_INPUT_TOKENS = 6000
 REQUESTS_PER_ANALYSIS = 2  # the answer and at most one repair request
@@ -170,6 +174,26 @@ class LlmResource(dg.ConfigurableResource):
         except PriceTableError as exc:
             raise LlmConfigError(str(exc)) from exc
 
+    def model_price(self, provider: str, model: str) -> Price | None:
+        """The model's price, or None for a model of a local OpenAI-compatible server that the
+        table does not list (its cost is recorded as 0 with ``priced: false``).
+
+        A model of a public API missing from the table is refused (LlmConfigError naming the
+        entry to add): its cost would be real and unknown. A broken table is refused either way.
+        """
+        try:
+            return price_for(provider, model, self.price_table_path)
+        except UnpricedModelError as exc:
+            if self.serves_locally(provider):
+                return None
+            raise LlmConfigError(str(exc)) from exc
+        except PriceTableError as exc:
+            raise LlmConfigError(str(exc)) from exc
+
+    def serves_locally(self, provider: str) -> bool:
+        """Whether ``provider``'s requests go to a local OpenAI-compatible server."""
+        return provider == "openai" and is_local_base_url(self.base_url(provider))
+
     def price_table(self) -> str:
         return self.price_table_path or str(default_price_table())
 
@@ -181,9 +205,11 @@ class LlmResource(dg.ConfigurableResource):
         variable = KEY_VARIABLES[provider]
         key = self.openai_api_key if provider == "openai" else self.anthropic_api_key
         try:
-            price = self.price(provider, model).describe()
+            found = self.model_price(provider, model)
         except LlmConfigError:
             price = f"NOT PRICED in {self.price_table()} (runs will fail until it is added)"
+        else:
+            price = found.describe() if found else UNPRICED_LOCAL
         return (
             f"{provider} ({model} at {shown_url(self.base_url(provider))}; {variable} "
             f"{'set' if key else 'NOT SET (required)'}; timeout {self.timeout_seconds:g} s, "
@@ -197,7 +223,9 @@ class LlmResource(dg.ConfigurableResource):
         chosen = self.provider_name(provider)
         if chosen == "offline":
             return 0.0
-        price = self.price(chosen, self.model_name(chosen, model))
+        price = self.model_price(chosen, self.model_name(chosen, model))
+        if price is None:
+            return 0.0
         per_request = price.cost_usd(ESTIMATED_INPUT_TOKENS, self.max_output_tokens)
         return round(partitions * REQUESTS_PER_ANALYSIS * per_request, 4)
 
@@ -220,7 +248,7 @@ class LlmResource(dg.ConfigurableResource):
         if chosen != "offline":
             self.api_key(chosen)
             endpoint = shown_url(self.base_url(chosen))
-            self.price(chosen, model_name)
+            self.model_price(chosen, model_name)
         return build_request(
             symbol=symbol,
             as_of=as_of,
@@ -239,31 +267,58 @@ class LlmResource(dg.ConfigurableResource):
         """
         if request.provider == "offline":
             return _offline_analysis(request)
-        price = self.price(request.provider, request.model)
+        price = self.model_price(request.provider, request.model)
         with self._chat(request, log or _logger) as chat:
             return converse(chat, request, price)
 
+    def list_models(self, timeout_seconds: float, log: Log | None = None) -> list[str]:
+        """The ids of the models the configured provider serves: one models-list request (no
+        tokens spent), each try within ``timeout_seconds``, at most one retry.
+
+        LlmConfigError when a key or URL is missing; LlmCallError saying what to check (the key,
+        the URL, the network) when no list came back. Neither ever holds the key.
+        """
+        provider = self.provider_name()
+        if provider == "offline":
+            return [offline.OFFLINE_MODEL]
+        quick = self.model_copy(
+            update={
+                "timeout_seconds": min(self.timeout_seconds, timeout_seconds),
+                "max_attempts": min(self.max_attempts, 2),
+                "max_retry_after_seconds": min(self.max_retry_after_seconds, timeout_seconds),
+            }
+        )
+        with quick._sdk(provider, log or _logger) as (client, call):
+            if provider == "openai":
+                page, _, _ = call(lambda: client.models.list())
+            else:
+                page, _, _ = call(lambda: client.models.list(limit=1000))
+        # The first page only: one request, and every provider's list fits in it.
+        return [model.id for model in page.data]
+
     @contextmanager
-    def _chat(self, request: AnalysisRequest, log: Log) -> Iterator[Chat]:
+    def _sdk(self, provider: str, log: Log) -> Iterator[tuple[Any, Callable[..., Any]]]:
+        """The provider's SDK client (base URL, key, timeout; SDK retries off) and ``call``,
+        which sends one request through this resource's bounded retries."""
         import anthropic
         import openai
 
-        provider = request.provider
         key, base_url = self.api_key(provider), self.base_url(provider)
 
         def call(send: Callable[[], T]) -> tuple[T, int, float]:
             return self._call(send, provider=provider, base_url=base_url, secret=key, log=log)
 
-        if provider == "openai":
-            with openai.OpenAI(
-                api_key=key, base_url=base_url, timeout=self.timeout_seconds, max_retries=0
-            ) as client:
-                yield _OpenAIChat(client, request, self.max_output_tokens, call)
-        else:
-            with anthropic.Anthropic(
-                api_key=key, base_url=base_url, timeout=self.timeout_seconds, max_retries=0
-            ) as client:
-                yield _AnthropicChat(client, request, self.max_output_tokens, call)
+        sdk = openai.OpenAI if provider == "openai" else anthropic.Anthropic
+        with sdk(
+            api_key=key, base_url=base_url, timeout=self.timeout_seconds, max_retries=0
+        ) as client:
+            yield client, call
+
+    @contextmanager
+    def _chat(self, request: AnalysisRequest, log: Log) -> Iterator[Chat]:
+        with self._sdk(request.provider, log) as (client, call):
+            chat = _OpenAIChat if request.provider == "openai" else _AnthropicChat
+            yield chat(client, request, self.max_output_tokens, call)
 
     def _call(
         self, send: Callable[[], T], *, provider: str, base_url: str, secret: str, log: Log
@@ -536,6 +591,23 @@ def _offline_analysis(request: AnalysisRequest) -> LlmAnalysis:
 
 def data_url(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def is_local_base_url(url: str) -> bool:
+    """Whether ``url`` is a server on this machine or a private network name: a loopback address
+    (``localhost``, 127.0.0.0/8, ``::1``) or a host name without a dot (a Docker Compose service
+    such as ``ollama:11434``, a LAN machine name).
+
+    Deliberately narrow: any other host, private IP addresses included, counts as a public API
+    whose models must be priced.
+    """
+    host = (urlsplit(url.strip()).hostname or "").lower()
+    if not host:
+        return False
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost" or host.endswith(".localhost") or "." not in host
 
 
 def shown_url(url: str) -> str:

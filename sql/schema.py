@@ -76,3 +76,26 @@ artifacts = sa.Table(
     sa.Index("ix_artifacts_step_name_partition_key_id", "step_name", "partition_key", "id"),
     sa.Index("ux_artifacts_write_key", "write_key", unique=True),
 )
+
+# One row per check result on one artifact: append-only, like the artifacts table. A consumer
+# loads an artifact only when the latest result of each of its blocking checks passed. Keyed by
+# the artifact's write key (known even while the artifact waits in the spool), or by its id for
+# rows written before write keys existed.
+artifact_checks = sa.Table(
+    "artifact_checks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("write_key", sa.String(64)),
+    sa.Column("artifact_id", sa.Integer),
+    sa.Column("asset", sa.String(255), nullable=False),
+    sa.Column("partition_key", sa.String(255)),
+    sa.Column("check_name", sa.String(255), nullable=False),
+    sa.Column("blocking", sa.Boolean, nullable=False),
+    sa.Column("passed", sa.Boolean, nullable=False),
+    sa.Column("description", sa.Text),
+    # The Dagster run that ran the check.
+    sa.Column("execution_id", sa.String(64)),
+    sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_artifact_checks_write_key", "write_key", "id"),
+    sa.Index("ix_artifact_checks_artifact_id", "artifact_id", "id"),
+)

@@ -12,7 +12,7 @@ from io_managers.artifact_store import ArtifactStore
 from resources.environment import resources_from_environment
 from tests.conftest import TRADING_DAY
 from trading_assets.checks import ASSET_CHECKS, stored_artifact_problems
-from trading_assets.definitions import build_definitions
+from trading_assets.definitions import ASSETS, build_definitions
 from trading_assets.execution.assets import RISK_GATE_CHECKS
 from trading_assets.market_data.synthetic import synthetic_bars
 from trading_assets.partitions import partition_key_for
@@ -124,3 +124,77 @@ def test_inconsistent_ohlc_from_a_file_never_gets_past_market_data(
     (failure,) = [e for e in result.all_events if e.is_step_failure]
     message = str(failure.step_failure_data.error)
     assert "TSLA.csv" in message and "2025-05-01 is inconsistent" in message
+
+
+DOWNSTREAM = ["daily_chart", "weekly_chart", "llm_analysis", "trading_signal", "order", "portfolio"]
+
+
+def _run_only(
+    env: dict[str, str], instance: dg.DagsterInstance, assets: list[str]
+) -> dg.ExecuteInProcessResult:
+    job = build_definitions(resources_from_environment(env)).resolve_job_def(
+        "trading_signals_job")
+    return job.execute_in_process(
+        partition_key=partition_key_for("TSLA", TRADING_DAY), instance=instance,
+        raise_on_error=False, asset_selection=[dg.AssetKey(a) for a in assets],
+    )
+
+
+def _failures(result: dg.ExecuteInProcessResult) -> dict[str, str]:
+    return {e.step_key: str(e.step_failure_data.error.message) for e in result.all_events
+            if e.is_step_failure and e.step_key is not None and e.step_failure_data}
+
+
+def test_downstream_of_a_failed_blocking_check_fails_at_once_with_its_reason(
+    tmp_path: Path, data_env: dict[str, str], instance: dg.DagsterInstance
+) -> None:
+    env = _csv_env(tmp_path, data_env, synthetic_bars("TSLA", TRADING_DAY, 300).bars.drop(
+        pd.Timestamp("2025-05-01")))
+    assert not _run(env, instance).success
+    rows_before = len(resources_from_environment(env)["artifact_db"].query(limit=100))
+    # The downstream assets alone, as from the UI: the loader refuses the failed market data.
+    result = _run_only(env, instance, DOWNSTREAM)
+    assert not result.success and _materialized(result) == set()
+    failures = _failures(result)
+    assert set(failures) == {"daily_chart", "weekly_chart"}  # the rest never started
+    assert (
+        "market_data of 2025-06-02|TSLA failed market_data_no_missing_days (1 trading day has "
+        "no bar: 2025-05-01): fix the source (MARKET_DATA_SOURCE) and re-materialize market_data"
+    ) in failures["daily_chart"]
+    assert len(resources_from_environment(env)["artifact_db"].query(limit=100)) == rows_before
+
+
+def test_an_order_is_never_computed_from_a_signal_that_failed_its_check(
+    data_env: dict[str, str], instance: dg.DagsterInstance
+) -> None:
+    env = {**data_env, "MIN_RISK_REWARD": "3"}
+    assert _evaluations(_run(env, instance))["trading_signal_levels"] is False
+    result = _run_only(env, instance, ["order", "portfolio"])
+    assert not result.success and _materialized(result) == set()
+    assert "failed trading_signal_levels (" in _failures(result)["order"]
+
+
+def test_an_artifact_stored_without_its_checks_is_refused_until_they_run(
+    data_env: dict[str, str], instance: dg.DagsterInstance
+) -> None:
+    definitions = build_definitions(resources_from_environment(data_env))
+    instance.add_dynamic_partitions("symbol", ["TSLA"])
+    key = partition_key_for("TSLA", TRADING_DAY)
+    market = dg.AssetSelection.assets("market_data")
+    graph = [*ASSETS, *ASSET_CHECKS]
+    unchecked = dg.materialize(
+        graph, selection=market.without_checks(), partition_key=key,
+        instance=instance, resources=definitions.resources, raise_on_error=False)
+    assert unchecked.success and not unchecked.get_asset_check_evaluations()
+    refused = _run_only(data_env, instance, ["daily_chart"])
+    assert "has no result for its blocking checks market_data_stored" in _failures(
+        refused)["daily_chart"]
+    # Running the checks alone (the UI's Execute on the Checks tab) clears the same artifact.
+    job = definitions.resolve_job_def("trading_signals_job")
+    checks = {k for k in job.asset_layer.asset_graph.asset_check_keys
+              if k.asset_key == dg.AssetKey("market_data")}
+    checked = job.get_subset(asset_selection=set(), asset_check_selection=checks
+                             ).execute_in_process(partition_key=key, instance=instance)
+    assert _materialized(checked) == set()
+    assert all(e.passed for e in checked.get_asset_check_evaluations())
+    assert _run_only(data_env, instance, ["daily_chart"]).success

@@ -128,7 +128,7 @@ def test_backfill_runs_every_partition_with_progress_and_tags(
 ) -> None:
     import dagster as dg
 
-    from trading_assets.backfill import BACKFILL_TAG
+    from trading_assets.tags import BACKFILL_TAG
 
     argv = ["backfill", "--symbols", "TSLA,NVDA", "--start", "2025-04-15", "--end",
             "2025-04-23", "--workers", "2", "--yes"]

@@ -80,11 +80,34 @@ def test_an_unreachable_database_with_passwords_leaks_them_nowhere(
     run = _cli(env, "run", "--symbols", "TSLA", "--date", str(TRADING_DAY))
     assert config.returncode == 0, config.stderr.decode()[-2000:]
     assert b"u:***@127.0.0.1:1/db?password=***" in config.stdout
-    assert run.returncode != 0, "the database is unreachable: the run must fail"
+    # The command line's pre-flight refuses to start, naming the database (masked).
+    assert run.returncode == 3, run.stderr.decode()[-2000:]
+    assert b"database: cannot reach postgresql+psycopg2://u:***@127.0.0.1:1/db" in run.stderr
+    # A run the daemon launches has no such pre-flight for the stores: its artifacts are
+    # spooled, with their rows and target, and must not carry the password either.
+    daemon_run = _graph_in_process(env)
+    assert not daemon_run.success
     outputs = [config.stdout, config.stderr, run.stdout, run.stderr]
     folders = [tmp_path / "data", tmp_path / "home"]
     assert any((tmp_path / "data" / "spool").rglob("entry.json")), "nothing was spooled"
     assert _leaks(UNREACHABLE_SECRETS, folders, outputs) == []
+
+
+def _graph_in_process(env: dict[str, str]) -> object:
+    import dagster as dg
+
+    from resources.environment import resources_from_environment
+    from trading_assets.definitions import build_definitions
+    from trading_assets.partitions import partition_key_for
+
+    job = build_definitions(resources_from_environment(env)).resolve_job_def(
+        "trading_signals_job")
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("symbol", ["TSLA"])
+        return job.execute_in_process(
+            partition_key=partition_key_for("TSLA", TRADING_DAY), instance=instance,
+            raise_on_error=False,
+        )
 
 
 @pytest.mark.integration

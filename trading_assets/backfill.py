@@ -21,8 +21,9 @@ from queue import Empty, Queue
 import dagster as dg
 
 from trading_assets.calendar import sessions_between
+from trading_assets.run_report import first_failure, quiet_run_config
+from trading_assets.tags import BACKFILL_TAG, PREFLIGHT_TAG
 
-BACKFILL_TAG = "trading-signals/backfill"
 JOB_NAME = "trading_signals_job"
 # How long the other workers wait for the first partition to create the stores' schemas; past it
 # they start anyway (the first worker died, and its error is what the backfill reports).
@@ -90,9 +91,9 @@ def _run_symbol(
                     partition_key=partition_key_for(symbol, day),
                     instance=instance,
                     # The worker's pid: a killed worker's run is reaped, not left holding slots.
-                    tags={BACKFILL_TAG: backfill_id, **process_tags()},
+                    tags={BACKFILL_TAG: backfill_id, PREFLIGHT_TAG: "passed", **process_tags()},
                     raise_on_error=False,
-                    run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+                    run_config=quiet_run_config(),
                 )
             finally:
                 if n == 0 and first_done is not None:
@@ -119,14 +120,7 @@ def _worker(
 
 def _outcome(symbol: str, day: dt.date, result: dg.ExecuteInProcessResult) -> PartitionOutcome:
     if not result.success:
-        failed = [e.step_key for e in result.all_events if e.is_step_failure]
-        return PartitionOutcome(
-            symbol,
-            day,
-            result.run_id,
-            False,
-            f"failed at {', '.join(s or '?' for s in failed) or 'run'}",
-        )
+        return PartitionOutcome(symbol, day, result.run_id, False, first_failure(result))
     signal = result.output_for_node("trading_signal")
     decision = result.output_for_node("order")
     placed = "order placed" if decision.placed else f"no order ({decision.reason})"

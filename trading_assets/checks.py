@@ -1,6 +1,6 @@
 """Asset checks: what each one guards is in its name. Blocking checks stop the order.
 
-The fourteen checks run as four steps, one per stage of the graph (market data, charts, signal,
+The checks run as four steps, one per stage of the graph (market data, charts, signal,
 execution). Each step reads its assets' newest artifacts back from the stores, which is the
 ``<asset>_stored`` check, and applies the value's rules to what was read: the checks judge what
 downstream steps and people will actually load. A step per check would write about forty more
@@ -8,8 +8,10 @@ event-log entries per run. Each check is still its own check in the UI, with its
 severity and blocking flag, and materializing a single asset runs just that asset's checks.
 """
 
+import datetime as dt
 import warnings
 from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass
 
 import dagster as dg
 
@@ -17,10 +19,11 @@ from io_managers.artifact_store import ArtifactStore
 from io_managers.errors import CorruptArtifactError
 from io_managers.resilience import first_line, is_transient
 from io_managers.spool import ArtifactSpool
-from resources.database import ArtifactDatabase
+from resources.database import ArtifactDatabase, ArtifactRecord, CheckRecord
 from resources.object_store import ObjectStore
 from resources.trading_policy import TradingPolicy
 from trading_assets import quality
+from trading_assets.check_catalog import is_blocking
 from trading_assets.models import ChartImage, MarketData, TradingSignal
 from trading_assets.partitions import symbol_and_date, symbol_day
 
@@ -33,9 +36,14 @@ warnings.filterwarnings(
 STORED_DESCRIPTION = "the newest artifact row and its object both exist, hash intact"
 
 
-def _spec(name: str, asset: str, description: str, *, blocking: bool = False) -> dg.AssetCheckSpec:
+def _spec(name: str, asset: str, description: str) -> dg.AssetCheckSpec:
+    # Blocking or not is said once, in check_catalog: the IO manager enforces the same list.
     return dg.AssetCheckSpec(
-        name, asset=asset, description=description, blocking=blocking, partitions_def=symbol_day
+        name,
+        asset=asset,
+        description=description,
+        blocking=is_blocking(asset, name),
+        partitions_def=symbol_day,
     )
 
 
@@ -43,28 +51,20 @@ def _stored_spec(asset: str) -> dg.AssetCheckSpec:
     return _spec(f"{asset}_stored", asset, STORED_DESCRIPTION)
 
 
-def _result(
-    name: str,
-    asset: str,
-    problems: Sequence[str],
-    *,
-    passed_note: str,
-    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
-) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(
-        asset_key=asset,
-        check_name=name,
-        passed=not problems,
-        severity=severity,
-        description="; ".join(problems) if problems else passed_note,
-        metadata={"problems": len(problems)},
-    )
+@dataclass(frozen=True)
+class _Read:
+    """What one stage read of an asset: the artifact judged (row, or spooled row), its value
+    (None when it cannot be used) and why not."""
+
+    record: ArtifactRecord | None
+    value: object | None
+    problems: list[str]
 
 
-def stored_artifact_problems(
+def read_stored(
     store: ArtifactStore, asset: str, partition_key: str, spool: ArtifactSpool | None = None
-) -> list[str]:
-    """Why the newest artifact of ``asset`` for the partition is not intact (empty: it is)."""
+) -> _Read:
+    """The newest artifact of ``asset`` for the partition, read back once and checked."""
     # Only entries meant for these stores: one spooled under another configuration (another
     # database or bucket) is reported by `order` and `reconcile`, and does not block this one.
     waiting = [
@@ -72,40 +72,38 @@ def stored_artifact_problems(
     ] if spool is not None else []
     if waiting:
         # Newer than anything in the stores: the stores do not hold this materialization yet.
-        return [
+        return _Read(waiting[-1].record, None, [
             f"{asset} {partition_key} is only in the local spool ({len(waiting)} entry, "
             f"{waiting[-1].reason}); run `trading-signals reconcile` once the stores are back"
-        ]
+        ])
+    record = None
     try:
         record = store.database.latest(asset, partition_key)
         if record is None:
-            return [f"no artifact row for {asset} {partition_key}"]
-        store.read_payload(record)
+            return _Read(None, None, [f"no artifact row for {asset} {partition_key}"])
+        return _Read(record, store.load(record), [])
     except CorruptArtifactError as exc:
-        return [str(exc)]
+        return _Read(record, None, [str(exc)])
     except Exception as exc:
         if not is_transient(exc):
             raise
         # A store that is down is exactly what this check reports: a failed check, with why.
-        return [
+        return _Read(record, None, [
             f"cannot read {asset} {partition_key} back: {type(exc).__name__}: {first_line(exc)}"
-        ]
-    return []
+        ])
 
 
-def _load_checked(
-    store: ArtifactStore, asset: str, partition_key: str, spool: ArtifactSpool
-) -> tuple[object | None, list[str]]:
-    """(the stored value, []) when its row and object are intact, else (None, the problems)."""
-    problems = stored_artifact_problems(store, asset, partition_key, spool)
-    if problems:
-        return None, problems
-    return store.load_latest(asset, partition_key), []
+def stored_artifact_problems(
+    store: ArtifactStore, asset: str, partition_key: str, spool: ArtifactSpool | None = None
+) -> list[str]:
+    """Why the newest artifact of ``asset`` for the partition is not intact (empty: it is)."""
+    return read_stored(store, asset, partition_key, spool).problems
 
 
 class _Stage:
     """One stage's checks in one step: each selected asset's value is read back once from the
-    stores (which is the storage check), then the value's own rules run on it."""
+    stores (which is the storage check), then the value's own rules run on it. Every result is
+    also recorded on the artifact it judged, for the IO manager of any later consumer."""
 
     def __init__(
         self,
@@ -121,18 +119,50 @@ class _Stage:
         self.selected = {
             (key.asset_key.to_user_string(), key.name) for key in context.selected_asset_check_keys
         }
+        self.judged: dict[str, ArtifactRecord | None] = {}
+        self.unreadable: dict[str, list[str]] = {}
+        self.results: list[CheckRecord] = []
+
+    def _result(
+        self,
+        name: str,
+        asset: str,
+        problems: Sequence[str],
+        *,
+        passed_note: str,
+        severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
+    ) -> dg.AssetCheckResult:
+        description = "; ".join(problems) if problems else passed_note
+        record = self.judged.get(asset)
+        if record is not None:
+            self.results.append(CheckRecord(
+                write_key=record.write_key, artifact_id=record.id, asset=asset,
+                partition_key=self.partition_key, check_name=name,
+                blocking=is_blocking(asset, name), passed=not problems, description=description,
+                execution_id=self.context.run.run_id, checked_at=dt.datetime.now(dt.UTC),
+            ))
+        return dg.AssetCheckResult(
+            asset_key=asset,
+            check_name=name,
+            passed=not problems,
+            severity=severity,
+            description=description,
+            metadata={"problems": len(problems)},
+        )
 
     def read(self, asset: str) -> Generator[dg.AssetCheckResult, None, object | None]:
         """Yields the ``<asset>_stored`` result; returns the value (None if unreadable)."""
-        value, problems = _load_checked(self.store, asset, self.partition_key, self.spool)
+        read = read_stored(self.store, asset, self.partition_key, self.spool)
+        self.judged[asset] = read.record
+        self.unreadable[asset] = read.problems
         if (asset, f"{asset}_stored") in self.selected:
-            yield _result(
+            yield self._result(
                 f"{asset}_stored",
                 asset,
-                problems,
+                read.problems,
                 passed_note=f"{asset} {self.partition_key} row and object intact",
             )
-        return value
+        return read.value
 
     def rule(
         self,
@@ -146,16 +176,33 @@ class _Stage:
         if (asset, name) not in self.selected:
             return
         if value is None:
-            problems = [
-                f"cannot check {asset}: its artifact is not intact in the stores (see "
-                f"{asset}_stored); nothing downstream of a blocking check runs on it"
-            ]
-            yield _result(name, asset, problems, passed_note="", severity=severity)
+            # Not evaluated: the reason is the storage check's, repeated so this one says it too.
+            # A warning, so the first ERROR a person reads is the storage check's own.
+            why = "; ".join(self.unreadable.get(asset, [])) or "its artifact is not intact"
+            problems = [f"not evaluated: {asset} cannot be read from the stores ({why})"]
+            yield self._result(
+                name, asset, problems, passed_note="", severity=dg.AssetCheckSeverity.WARN
+            )
             return
-        yield _result(name, asset, rule(), passed_note=passed_note(), severity=severity)
+        yield self._result(name, asset, rule(), passed_note=passed_note(), severity=severity)
 
     def wants(self, asset: str) -> bool:
         return any(selected_asset == asset for selected_asset, _ in self.selected)
+
+    def record(self) -> None:
+        """Store the step's results on the artifacts they judged (after its last result)."""
+        try:
+            self.store.database.record_checks(self.results)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            # Fails closed: a consumer in a later run finds no result and refuses the artifact.
+            self.context.log.warning(
+                f"could not record {len(self.results)} check result(s) for {self.partition_key} "
+                f"in {self.store.database.masked_url()} ({type(exc).__name__}: "
+                f"{first_line(exc)}); later runs will refuse these artifacts until their checks "
+                "run again"
+            )
 
 
 @dg.multi_asset_check(
@@ -165,20 +212,17 @@ class _Stage:
         _spec(
             "market_data_no_missing_days",
             "market_data",
-            "a bar for every exchange session",
-            blocking=True,
+            "a bar for every exchange session"
         ),
         _spec(
             "market_data_ohlc_consistent",
             "market_data",
-            "low <= open, close <= high; volume >= 0",
-            blocking=True,
+            "low <= open, close <= high; volume >= 0"
         ),
         _spec(
             "market_data_not_stale",
             "market_data",
-            "the last bar is the partition's day",
-            blocking=True,
+            "the last bar is the partition's day"
         ),
         _stored_spec("market_data"),
     ],
@@ -224,6 +268,7 @@ def market_data_checks(
         lambda: quality.stale(data, day),
         lambda: f"last bar {day}",
     )
+    stage.record()
 
 
 @dg.multi_asset_check(
@@ -255,6 +300,7 @@ def chart_checks(
             lambda c=chart: quality.chart_problems(c),
             lambda c=chart: f"{c.width}x{c.height} PNG",
         )
+    stage.record()
 
 
 @dg.multi_asset_check(
@@ -263,8 +309,7 @@ def chart_checks(
         _spec(
             "trading_signal_levels",
             "trading_signal",
-            "entry, stop and target on the right sides; risk/reward at the minimum",
-            blocking=True,
+            "entry, stop and target on the right sides; risk/reward at the minimum"
         ),
         _stored_spec("llm_analysis"),
         _stored_spec("trading_signal"),
@@ -291,6 +336,7 @@ def signal_checks(
             lambda: quality.signal_level_problems(signal, policy.min_risk_reward),
             lambda: f"{signal.action.value} levels valid",
         )
+    stage.record()
 
 
 @dg.multi_asset_check(
@@ -308,16 +354,7 @@ def execution_stored_checks(
     for asset in ("order", "portfolio"):
         if stage.wants(asset):
             yield from stage.read(asset)
+    stage.record()
 
-
-STORED_ASSETS = (
-    "market_data",
-    "daily_chart",
-    "weekly_chart",
-    "llm_analysis",
-    "trading_signal",
-    "order",
-    "portfolio",
-)
 
 ASSET_CHECKS = [market_data_checks, chart_checks, signal_checks, execution_stored_checks]

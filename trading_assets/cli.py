@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 import gc
 import json
+import logging
 import os
 import shutil
 import sys
@@ -27,7 +28,6 @@ from resources.object_store import ObjectStoreError
 from sql.schema import ARTIFACT_TYPES
 from trading_assets import run_recovery
 from trading_assets.calendar import check_closed_session, latest_completed_session
-from trading_assets.errors import root_cause_message
 from trading_assets.market_data.folder_source import MarketDataError
 from trading_assets.partitions import (
     DEFAULT_SYMBOLS,
@@ -38,13 +38,34 @@ from trading_assets.partitions import (
     partition_key_for,
     symbol_and_date,
 )
+from trading_assets.run_report import first_failure, quiet_run_config
+from trading_assets.tags import PREFLIGHT_TAG
 
 JOB_NAME = "trading_signals_job"
+DAGSTER_UI = "http://127.0.0.1:3000"
 DEFAULT_POOL_WAIT_SECONDS = 120.0
 
 
 class UsageError(Exception):
     """Bad input on the command line or in the environment; printed without a traceback."""
+
+
+class PreflightError(Exception):
+    """A service the run needs does not answer; nothing was run."""
+
+
+def preflight(resources: dict[str, Any], *, broker_used: bool = True) -> None:
+    """The doctor's checks of the services this run uses (trading_assets/preflight.py), before
+    anything runs: PreflightError naming each required one that is down."""
+    from trading_assets.preflight import check_services, failure_message
+
+    resolved = {name: _resolved(resource) for name, resource in resources.items()}
+    with dg.DagsterInstance.get() as instance:
+        down, reported = check_services(resolved, instance, broker_used=broker_used)
+    for finding in reported:
+        print(f"warning: {finding.service}: {finding.detail}", file=sys.stderr)
+    if down:
+        raise PreflightError(failure_message(down))
 
 
 _RESOURCES = contextlib.ExitStack()
@@ -158,6 +179,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     day = resolve_day(args.date, dt.datetime.now(dt.UTC))
     home = ensure_dagster_home()
     resources = resources_from_environment()
+    _schedule_checked()
+    preflight(resources)
     db = _resolved(resources["io_manager"].database)
     job = build_definitions(resources).resolve_job_def(JOB_NAME)
     freeze_loaded_heap()
@@ -179,10 +202,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                         partition_key=partition_key_for(symbol, day),
                         instance=instance,
                         run_id=run_id,
-                        tags=run_recovery.process_tags(),
+                        tags={**run_recovery.process_tags(), PREFLIGHT_TAG: "passed"},
                         raise_on_error=False,
                         # The summary below says what happened; the full event log is in `make ui`.
-                        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+                        run_config=quiet_run_config(args.verbose),
                     )
             except KeyboardInterrupt:
                 print(f"error: interrupted; run {run_id} stopped", file=sys.stderr)
@@ -195,8 +218,16 @@ def cmd_run(args: argparse.Namespace) -> int:
                       "run is marked failed", file=sys.stderr)
                 return 130
             failures += _print_partition(symbol, day, result, db)
-    print(f"\nartifacts: {db.masked_url()}   browse: make ui (http://127.0.0.1:3000)")
+    print(f"\nartifacts: {db.masked_url()}   browse: make ui ({DAGSTER_UI})")
     return 1 if failures else 0
+
+
+def _schedule_checked() -> None:
+    """WORKFLOW_SCHEDULE is the daemon's, but a bad one is a bad configuration: refused here
+    too, not left for the UI to find."""
+    from resources.environment import workflow_schedule
+
+    workflow_schedule()
 
 
 def _pool_wait_seconds() -> float:
@@ -257,10 +288,8 @@ def _print_partition(symbol: str, day: dt.date, result: Any, db: Any) -> int:
         print(f"  order:  {'placed' if decision.placed else 'none'}: {decision.reason}")
     if result.success:
         return 0
-    for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data:
-            reason = root_cause_message(event.step_failure_data.error)
-            print(f"  step {event.step_key} failed: {reason}")
+    print(f"  FAILED: {first_failure(result)}")
+    print(f"  full log: the run's page, {DAGSTER_UI}/runs/{result.run_id} (make ui), or --verbose")
     return 1
 
 
@@ -302,6 +331,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         print("not launched")
         return 1
     home = ensure_dagster_home()
+    preflight(resources_from_environment(), broker_used=False)
     with dg.DagsterInstance.get() as instance:
         register_symbols(instance, symbols)
         _print_reaped(run_recovery.reap(instance))
@@ -345,7 +375,7 @@ def cmd_scorecard(args: argparse.Namespace) -> int:
     evaluation = _resolved(resources["evaluation"])
     definitions = build_definitions(resources)
     freeze_loaded_heap()
-    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    quiet = quiet_run_config()
     with dg.DagsterInstance.get() as instance:
         if not args.no_update:
             # What signal_outcome_sensor does under the daemon: score every signal whose horizon
@@ -366,7 +396,7 @@ def cmd_scorecard(args: argparse.Namespace) -> int:
                     partition_key=key, instance=instance, raise_on_error=False, run_config=quiet
                 )
                 if not result.success:
-                    print(f"  {key}: scoring failed: {_first_failure(result)}", file=sys.stderr)
+                    print(f"  {key}: scoring failed: {first_failure(result)}", file=sys.stderr)
         config = ScorecardConfig(
             symbols=symbols,
             start=start.isoformat() if start else None,
@@ -378,7 +408,7 @@ def cmd_scorecard(args: argparse.Namespace) -> int:
             run_config={**quiet, "ops": {"scorecard_assets": {"config": config.model_dump()}}},
         )
     if not result.success:
-        raise UsageError(f"the scorecard run {result.run_id} failed: {_first_failure(result)}")
+        raise UsageError(f"the scorecard run {result.run_id} failed: {first_failure(result)}")
     card = result.output_for_node("scorecard_assets", SCORECARD)
     print(format_scorecard(card, by=args.by))
     plots = [
@@ -400,13 +430,6 @@ def _in_scope(
         and (start is None or day >= start)
         and (end is None or day <= end)
     )
-
-
-def _first_failure(result: Any) -> str:
-    for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data:
-            return f"step {event.step_key}: {root_cause_message(event.step_failure_data.error)}"
-    return "see the run in the Dagster UI"
 
 
 def _cost_estimate(llm: Any, partitions: int) -> str:
@@ -613,10 +636,8 @@ def cmd_doctor(_: argparse.Namespace) -> int:
 
     ensure_dagster_home()
     resources = resources_from_environment()
-    resolved = {
-        name: _resolved(resources[name])
-        for name in ("artifact_db", "object_store", "spool", "policy")
-    }
+    # Every resource, resolved (EnvVar fields read): the doctor picks what the configuration uses.
+    resolved = {name: _resolved(resources[name]) for name in resources}
     with dg.DagsterInstance.get() as instance:
         findings = run_checks(resolved, instance)
     width = max(len(f.service) for f in findings)
@@ -627,13 +648,24 @@ def cmd_doctor(_: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """No prefix matching, in every subcommand: `--dat` is not `--date`, and a mistyped flag
+    is an error, never a run over the whole watchlist."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **{**kwargs, "allow_abbrev": False})
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="trading-signals", description=__doc__)
+    parser = _Parser(prog="trading-signals", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="materialize the whole graph for one trading day")
     run.add_argument("--date", help="trading day YYYY-MM-DD (default: latest closed session)")
     run.add_argument("--symbols", help="comma-separated tickers (default: STOCK_SYMBOLS)")
+    run.add_argument(
+        "--verbose", action="store_true", help="print Dagster's full event log of each run"
+    )
     run.set_defaults(func=cmd_run)
 
     backfill = sub.add_parser("backfill", help="run the graph over a range of trading days")
@@ -710,7 +742,8 @@ def build_parser() -> argparse.ArgumentParser:
     runs.set_defaults(func=cmd_runs)
 
     doctor = sub.add_parser(
-        "doctor", help="check the stores, spool, kill switch, runs and pool slots, in seconds"
+        "doctor",
+        help="check every service the configuration uses (stores, MLflow, IB gateway, LLM...)",
     )
     doctor.set_defaults(func=cmd_doctor)
     return parser
@@ -728,10 +761,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sql.locks import StoreInitialisationBusyError
 
     args = build_parser().parse_args(argv)
+    # ib_async prints its own two lines for a refused connection (through logging's last-resort
+    # handler); the command says it once, with host, port and what to start.
+    logging.getLogger("ib_async").addHandler(logging.NullHandler())
     try:
         with _RESOURCES:
             return args.func(args)
-    except (UsageError, SettingError, LlmConfigError, BrokerConfigError, MarketDataError) as exc:
+    except SettingError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
+    except PreflightError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    except (UsageError, LlmConfigError, BrokerConfigError, MarketDataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except (ObjectStoreError, SpoolError, StoreUnavailableError, sa_exc.OperationalError,
@@ -760,7 +803,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def entry() -> None:
     """The `trading-signals` command: ``main``, then exit without a final walk of the heap."""
-    code = main()
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader left (`... --payload | head`): no traceback. Python would flush stdout once
+        # more at exit and fail again, so what is left goes nowhere; 141 is what a shell reports
+        # for a writer stopped by a closed pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 141
     # Frozen, the ~500,000 loaded objects are skipped by the interpreter's final collection,
     # which otherwise took a second of every command.
     gc.freeze()

@@ -21,6 +21,8 @@ from trading_assets.jobs import (
     trading_signals_job,
 )
 from trading_assets.market_data.assets import market_data
+from trading_assets.preflight import preflight_for
+from trading_assets.run_report import CLI_LOGGER, cli_logger
 from trading_assets.schedules import build_trading_day_schedule
 from trading_assets.sensors import (
     run_failure_alert_sensor,
@@ -57,7 +59,10 @@ def build_definitions(resources: Mapping[str, Any], cron: str = "0 9 * * 1-5") -
             scorecard_automation_sensor,
             stuck_run_sensor,
         ],
-        resources=dict(resources),
+        # Over the very resources given (a caller may have replaced one of them).
+        resources={**resources, "preflight": preflight_for(resources)},
+        # Only when a run's config names it (the command line): otherwise Dagster's console.
+        loggers={"console": dg.colored_console_logger, CLI_LOGGER: cli_logger},
         # One partition is seven quick steps: a process per step would cost more than the work.
         executor=dg.in_process_executor,
     )

@@ -1,39 +1,43 @@
 """`trading-signals doctor`: is everything a run needs there, each said in one line with the fix.
 
-The checks run side by side, each bounded by a timeout, so a service that hangs is reported as
-down within seconds instead of holding the others up. This first version covers the stores, the
-spool, the kill switch, the Dagster runs and their pool slots, and the calendar; the IB gateway,
-MLflow and the LLM provider are still found by the run itself.
+The checks run side by side, all within one timeout, so a service that hangs is reported as down
+within seconds instead of holding the others up: the stores, the spool, the kill switch, the
+Dagster runs and their pool slots, the calendar, and (trading_assets/doctor_services.py) MLflow,
+the IB gateway and the LLM provider. ``run_checks(..., services=services_used(...))`` is the
+pre-flight of a run: only what the configuration uses.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
+import threading
+import time
+from collections.abc import Callable, Collection
 from typing import Any
 
 import dagster as dg
 
 from io_managers.resilience import first_line
 from trading_assets.calendar import is_trading_day, latest_completed_session
+from trading_assets.doctor_services import (
+    Finding,
+    gateway_check,
+    gateway_used,
+    llm_check,
+    llm_used,
+    mlflow_check,
+)
 from trading_assets.run_recovery import inspect_runs
+
+__all__ = ["SERVICES", "Finding", "run_checks", "services_used"]
 
 # Overwritten on every check, never deleted: the object store keeps no delete (an audit trail).
 PROBE_KEY = "_doctor/probe.txt"
 CHECK_SECONDS = 5.0
-
-
-@dataclass(frozen=True)
-class Finding:
-    service: str
-    ok: bool
-    detail: str
-
-    def line(self, width: int = 12) -> str:
-        return f"{'OK' if self.ok else 'PROBLEM':<8} {self.service:<{width}} {self.detail}"
+# In the order they are printed.
+SERVICES = (
+    "database", "objects", "spool", "kill switch", "runs", "calendar", "mlflow", "gateway", "llm"
+)
 
 
 def _database(db: Any) -> Finding:
@@ -114,33 +118,79 @@ def _calendar(now: dt.datetime) -> Finding:
     return Finding("calendar", True, f"today {today} is {session}; latest closed {latest}")
 
 
+def services_used(resolved: dict[str, Any]) -> set[str]:
+    """The services of ``SERVICES`` that the configuration in ``resolved`` (every resource of
+    resources_from_environment, resolved) calls: the gateway and the LLM API only when used."""
+    used = set(SERVICES) - {"gateway", "llm"}
+    if gateway_used(resolved["broker"], resolved["market_source"]):
+        used.add("gateway")
+    if llm_used(resolved["llm"]):
+        used.add("llm")
+    return used
+
+
+def _checks(
+    resources: dict[str, Any], instance: dg.DagsterInstance, moment: dt.datetime, budget: float
+) -> dict[str, Callable[[], Finding]]:
+    r = resources
+    return {
+        "database": lambda: _database(r["artifact_db"]),
+        "objects": lambda: _object_store(r["object_store"]),
+        "spool": lambda: _spool(r["spool"]),
+        "kill switch": lambda: _kill_switch(r["policy"]),
+        "runs": lambda: _runs(instance),
+        "calendar": lambda: _calendar(moment),
+        "mlflow": lambda: mlflow_check(r["mlflow"], budget),
+        "gateway": lambda: gateway_check(
+            r["broker"], r["market_source"], r["watchlist"], moment, budget
+        ),
+        "llm": lambda: llm_check(r["llm"], budget),
+    }
+
+
+def _start(name: str, check: Callable[[], Finding]) -> tuple[threading.Thread, list[Any]]:
+    """Run ``check`` in a daemon thread; its Finding (or exception) lands in the list."""
+    box: list[Any] = []
+
+    def target() -> None:
+        try:
+            box.append(check())
+        except Exception as exc:  # handed to the caller, which reports it as the finding
+            box.append(exc)
+
+    thread = threading.Thread(target=target, name=f"doctor-{name}", daemon=True)
+    thread.start()
+    return thread, box
+
+
 def run_checks(
     resources: dict[str, Any],
     instance: dg.DagsterInstance,
     *,
     now: dt.datetime | None = None,
     timeout: float = CHECK_SECONDS,
+    services: Collection[str] | None = None,
 ) -> list[Finding]:
-    """Every check, in parallel, each within ``timeout`` seconds; in a fixed order."""
+    """The checks of ``services`` (default: all of ``SERVICES``) in parallel, all answered within
+    ``timeout`` seconds, in the order of ``SERVICES``."""
+    unknown = set(services or ()) - set(SERVICES)
+    if unknown:
+        raise ValueError(f"no check for {', '.join(sorted(unknown))}: use {', '.join(SERVICES)}")
     moment = now or dt.datetime.now(dt.UTC)
-    checks: list[tuple[str, Callable[[], Finding]]] = [
-        ("database", lambda: _database(resources["artifact_db"])),
-        ("objects", lambda: _object_store(resources["object_store"])),
-        ("spool", lambda: _spool(resources["spool"])),
-        ("kill switch", lambda: _kill_switch(resources["policy"])),
-        ("runs", lambda: _runs(instance)),
-        ("calendar", lambda: _calendar(moment)),
-    ]
-    pool = ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix="doctor")
-    futures = [(name, pool.submit(check)) for name, check in checks]
+    every = _checks(resources, instance, moment, timeout)
+    checks = [(name, every[name]) for name in SERVICES if services is None or name in services]
+    # Daemon threads: a check that hangs past the deadline is reported and left behind, and
+    # the process still exits (a thread pool's workers would be joined at exit).
+    running = [(name, _start(name, check)) for name, check in checks]
+    # One deadline for all: waiting for each in turn must not add their timeouts up.
+    deadline = time.monotonic() + timeout
     findings = []
-    for name, future in futures:
-        try:
-            findings.append(future.result(timeout=timeout))
-        except FutureTimeout:
+    for name, (thread, box) in running:
+        thread.join(max(deadline - time.monotonic(), 0))
+        if not box:
             findings.append(Finding(name, False, f"no answer within {timeout:g} s"))
-        except Exception as exc:  # reported, not raised: the point is to see every service
-            findings.append(Finding(name, False, f"{type(exc).__name__}: {first_line(exc)}"))
-    # A hung check keeps its thread; the process exits without waiting for it.
-    pool.shutdown(wait=False, cancel_futures=True)
+        elif isinstance(box[0], Exception):  # reported, not raised: the point is to see all
+            findings.append(Finding(name, False, f"{type(box[0]).__name__}: {first_line(box[0])}"))
+        else:
+            findings.append(box[0])
     return findings

@@ -119,6 +119,11 @@ class LlmAnalysis(BaseModel):
     output_tokens: int = 0
     latency_ms: float = 0.0
     cost_usd: float = 0.0
+    priced: bool = Field(
+        default=True,
+        description="False when the price table does not list the model of a local server: "
+        "cost_usd is then 0 because the cost is unknown, not because it was free",
+    )
     indicators: dict[str, float | None] = Field(default_factory=dict)
     cached: bool = False
     attempts: list[LlmAttempt] = Field(default_factory=list, description="every request, in order")

@@ -7,6 +7,7 @@ import re
 
 import dagster as dg
 
+from resources.settings_check import SettingError
 from trading_assets.calendar import (
     EARLIEST_DAY,
     EXCHANGE,
@@ -54,26 +55,43 @@ def parse_symbols(raw: str) -> list[str]:
     return symbols
 
 
-def _trading_day_partitions(start: str) -> dg.TimeWindowPartitionsDefinition:
+def _start_day(start: str) -> dt.date:
     try:
         start_day = dt.date.fromisoformat(start.strip())
-    except ValueError as exc:
-        raise ValueError(
+    except ValueError:
+        raise SettingError(
             f"TRADING_START_DATE={start!r} is not a date: use YYYY-MM-DD, e.g. 2024-01-02"
-        ) from exc
+        ) from None
     if start_day < EARLIEST_DAY:
-        raise ValueError(
+        raise SettingError(
             f"TRADING_START_DATE={start.strip()} is before {EARLIEST_DAY}, the earliest date the "
             f"{EXCHANGE} calendar has: use {EARLIEST_DAY} or later, e.g. 2004-08-19"
         )
-    # Built once here, from far enough back for the partitions and the history before them.
-    extend_back_to(start_day)
+    return start_day
+
+
+def _last_day_for(start_day: dt.date, start: str) -> dt.date:
     _, last = calendar_bounds()
     if start_day > last:
-        raise ValueError(
+        raise SettingError(
             f"TRADING_START_DATE={start.strip()} is after {last}, the last date the {EXCHANGE} "
             "calendar has: use an earlier date, e.g. 2024-01-02"
         )
+    return last
+
+
+def parse_start_date(start: str) -> dt.date:
+    """TRADING_START_DATE as a day the exchange calendar has; a one-line SettingError if not."""
+    start_day = _start_day(start)
+    _last_day_for(start_day, start)
+    return start_day
+
+
+def _trading_day_partitions(start: str) -> dg.TimeWindowPartitionsDefinition:
+    start_day = _start_day(start)
+    # Built once here, from far enough back for the partitions and the history before them.
+    extend_back_to(start_day)
+    last = _last_day_for(start_day, start)
     return dg.TimeWindowPartitionsDefinition(
         cron_schedule="0 0 * * 1-5",
         start=start_day.isoformat(),
@@ -89,16 +107,35 @@ def _trading_day_partitions(start: str) -> dg.TimeWindowPartitionsDefinition:
 
 def _start_date() -> str:
     # Partitions are structure, not a resource: they must be known when the code location loads.
-    return dg.EnvVar("TRADING_START_DATE").get_value() or DEFAULT_START_DATE
+    return (dg.EnvVar("TRADING_START_DATE").get_value() or "").strip() or DEFAULT_START_DATE
 
 
-trading_day = _trading_day_partitions(_start_date())
+def _load_trading_day() -> tuple[dg.TimeWindowPartitionsDefinition, SettingError | None]:
+    try:
+        return _trading_day_partitions(_start_date()), None
+    except SettingError as exc:
+        # Importing must not fail with a traceback in every command (`config` included): the
+        # default start stands in so the assets can be defined, and every entry point reports
+        # the error in one line before anything runs (check_settings, first_partition_day).
+        return _trading_day_partitions(DEFAULT_START_DATE), exc
+
+
+trading_day, _START_DATE_ERROR = _load_trading_day()
 symbols = dg.DynamicPartitionsDefinition(name=SYMBOL_DIMENSION)
 symbol_day = dg.MultiPartitionsDefinition({DATE_DIMENSION: trading_day, SYMBOL_DIMENSION: symbols})
 
 
+def start_date_error() -> SettingError | None:
+    """Why TRADING_START_DATE, as the code loaded it, cannot work (the partitions then stand in
+    with the default start and must not be used), or None."""
+    return None if _START_DATE_ERROR is None else SettingError(str(_START_DATE_ERROR))
+
+
 def first_partition_day() -> dt.date:
     """The first day of the `date` dimension (TRADING_START_DATE, when the code loaded)."""
+    error = start_date_error()
+    if error is not None:
+        raise error
     start = trading_day.start
     return start.date() if isinstance(start, dt.datetime) else dt.date.fromisoformat(str(start))
 

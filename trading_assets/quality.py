@@ -30,7 +30,8 @@ def missing_sessions(data: MarketData) -> list[str]:
         return []
     shown = ", ".join(d.date().isoformat() for d in missing[:5])
     more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-    return [f"{len(missing)} trading days have no bar: {shown}{more}"]
+    days = "1 trading day has" if len(missing) == 1 else f"{len(missing)} trading days have"
+    return [f"{days} no bar: {shown}{more}"]
 
 
 def inconsistent_ohlc(data: MarketData) -> list[str]:

@@ -5,12 +5,11 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
+from resources.settings_check import cron_problem
 from resources.watchlist import WatchlistResource
 from trading_assets.calendar import TIMEZONE, is_trading_day, latest_completed_session
 from trading_assets.jobs import trading_signals_job
 from trading_assets.partitions import SYMBOL_DIMENSION, partition_key_for
-
-DEFAULT_CRON = "0 9 * * 1-5"
 
 
 class ScheduleConfigError(ValueError):
@@ -18,22 +17,11 @@ class ScheduleConfigError(ValueError):
 
 
 def validate_cron(value: str) -> str:
-    cron = " ".join(value.split())
-    fields = cron.split(" ")
-    # Dagster accepts 5-field cron; check the shape here so the message names the variable.
-    valid = len(fields) == 5
-    if valid:
-        try:
-            dg.ScheduleDefinition(name="_probe", cron_schedule=cron, job_name="_probe")
-        except dg.DagsterInvalidDefinitionError:
-            valid = False
-    if not valid:
-        raise ScheduleConfigError(
-            f"WORKFLOW_SCHEDULE={value!r} is not a valid 5-field cron expression "
-            f"(minute hour day-of-month month day-of-week), e.g. {DEFAULT_CRON!r} for 09:00 "
-            "New York time on weekdays"
-        )
-    return cron
+    """``value`` normalised, if Dagster can run it (the same rule as ``check_settings``)."""
+    problem = cron_problem(value)
+    if problem:
+        raise ScheduleConfigError(problem)
+    return " ".join(value.split())
 
 
 def runs_for_tick(

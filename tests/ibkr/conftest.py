@@ -19,6 +19,7 @@ from trading_assets.execution.assets import order, portfolio
 from trading_assets.market_data.assets import market_data
 from trading_assets.models import TradingSignal
 from trading_assets.partitions import partition_key_for, symbol_day
+from trading_assets.preflight import preflight_for
 
 # The only day an IBKR mode may send orders for: the latest completed session, now.
 LATEST = latest_completed_session(dt.datetime.now(dt.UTC))
@@ -74,6 +75,7 @@ def wired(env: dict[str, str], gateway: FakeGateway, **ibkr: Any) -> dict[str, A
         mode=broker.mode, paper_state_url=broker.paper_state_url,
         starting_cash=broker.starting_cash, live_confirm=broker.live_confirm, ibkr=fake,
     )
+    resources["preflight"] = preflight_for(resources)  # checks the fake gateway, not the real
     return resources
 
 

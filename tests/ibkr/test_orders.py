@@ -8,6 +8,8 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from resources.broker import LIVE_CONFIRMATION, BrokerResource
+from resources.environment import SettingError, resources_from_environment
 from resources.ibkr import IbkrUnreachableError
 from tests.ibkr.conftest import (
     LATEST,
@@ -220,8 +222,18 @@ def test_live_trading_needs_both_settings(
     ibkr_env: dict[str, str], gateway: FakeGateway, materialize: Materialize
 ) -> None:
     env = {**ibkr_env, "TRADING_MODE": "ibkr-live", "IBKR_PORT": "4001"}
+    # Refused before anything runs, with the setting to add...
+    with pytest.raises(SettingError, match="IBKR_LIVE_CONFIRM=I-UNDERSTAND-REAL-MONEY"):
+        resources_from_environment(env)
+    # ...and by the order step itself, should a live broker without it get there another way.
     gateway.accounts = [gateway.account] = ["U7654321"]
-    result = materialize(wired(env, gateway))
+    resources = wired({**env, "IBKR_LIVE_CONFIRM": LIVE_CONFIRMATION}, gateway)
+    broker = resources["broker"]
+    resources["broker"] = BrokerResource(
+        mode=broker.mode, paper_state_url=broker.paper_state_url,
+        starting_cash=broker.starting_cash, live_confirm="", ibkr=broker.ibkr,
+    )
+    result = materialize(resources)
     assert not result.success
     assert "IBKR_LIVE_CONFIRM=I-UNDERSTAND-REAL-MONEY" in step_error(result, "order")
     assert gateway.placed() == []

@@ -179,9 +179,14 @@ def test_a_spool_entry_is_whole_or_absent(tmp_path: Path, monkeypatch: pytest.Mo
         real_write(path, data)
 
     monkeypatch.setattr(spool_module, "_write_synced", disk_full_on_the_row)
-    with pytest.raises(SpoolError, match="could be stored neither in the stores nor on local disk"):
+    with pytest.raises(SpoolError, match="could be stored neither in the stores nor on local disk"
+                       ) as failure:
         _write(down, spool, "order")
     assert spool.entries() == []  # the half-written entry never became pending
+    assert list((tmp_path / "spool" / "incoming").iterdir()) == []  # and was cleared away
+    message = str(failure.value)
+    assert "No space left on device" in message and " MB free on " in message
+    assert "\n" not in message
 
 
 def test_a_damaged_entry_is_reported_and_kept(tmp_path: Path) -> None:

@@ -105,6 +105,16 @@ def openai_images(body: dict[str, Any]) -> list[bytes]:
     return [base64.b64decode(u.removeprefix(prefix)) for u in urls]
 
 
+def openai_models(*ids: str) -> dict[str, Any]:
+    """GET /v1/models: the models the key may use."""
+    return {
+        "object": "list",
+        "data": [
+            {"id": i, "object": "model", "created": 1744316542, "owned_by": "system"} for i in ids
+        ],
+    }
+
+
 # -- Anthropic messages ---------------------------------------------------------------------
 
 
@@ -151,6 +161,19 @@ def _anthropic_message(
 
 def anthropic_error(type_: str, message: str) -> dict[str, Any]:
     return {"type": "error", "error": {"type": type_, "message": message}}
+
+
+def anthropic_models(*ids: str) -> dict[str, Any]:
+    """GET /v1/models: one page, newest first."""
+    return {
+        "data": [
+            {"type": "model", "id": i, "display_name": i, "created_at": "2025-09-29T00:00:00Z"}
+            for i in ids
+        ],
+        "has_more": False,
+        "first_id": ids[0] if ids else None,
+        "last_id": ids[-1] if ids else None,
+    }
 
 
 def anthropic_images(body: dict[str, Any]) -> list[bytes]:

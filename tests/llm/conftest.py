@@ -19,6 +19,7 @@ OPENAI_KEY = "fake-openai-key-for-tests-5f3c9a7e21"  # not a real key: unique, t
 ANTHROPIC_KEY = "fake-anthropic-key-for-tests-8d2b41"
 OPENAI_PATH = "/v1/chat/completions"
 ANTHROPIC_PATH = "/v1/messages"
+MODELS_PATH = "/v1/models"  # the same path in both APIs
 DAY = dt.date(2025, 6, 2)
 INDICATORS: dict[str, float | None] = {
     "close": 195.0,
@@ -37,7 +38,7 @@ class Seen:
     """One request as the server received it."""
 
     headers: dict[str, str]  # lower-case names
-    body: dict[str, Any]
+    body: dict[str, Any]  # {} for a GET
 
 
 @dataclass
@@ -59,7 +60,8 @@ class Script:
 
     def handle(self, request: Request) -> Response:
         headers = {name.lower(): value for name, value in request.headers.items()}
-        self.seen.append(Seen(headers, json.loads(request.get_data())))
+        data = request.get_data()
+        self.seen.append(Seen(headers, json.loads(data) if data else {}))
         if not self.replies:
             return Response("unexpected extra request", status=599)
         status, body, headers, delay = (
@@ -100,4 +102,12 @@ def openai_api(httpserver: HTTPServer) -> Iterator[Script]:
 def anthropic_api(httpserver: HTTPServer) -> Iterator[Script]:
     script = Script()
     httpserver.expect_request(ANTHROPIC_PATH, method="POST").respond_with_handler(script.handle)
+    yield script
+
+
+@pytest.fixture
+def models_api(httpserver: HTTPServer) -> Iterator[Script]:
+    """GET /v1/models, the list call both SDKs make (`client.models.list()`)."""
+    script = Script()
+    httpserver.expect_request(MODELS_PATH, method="GET").respond_with_handler(script.handle)
     yield script

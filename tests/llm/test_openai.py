@@ -8,7 +8,14 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 import resources.llm as llm_module
-from resources.llm import AnalysisFailedError, LlmCallError, LlmConfigError, LlmResource
+from io_managers.serializers import serialize
+from resources.llm import (
+    AnalysisFailedError,
+    LlmCallError,
+    LlmConfigError,
+    LlmResource,
+    is_local_base_url,
+)
 from tests.llm.api_shapes import (
     BAD_BUY,
     GOOD_BUY,
@@ -21,6 +28,7 @@ from tests.llm.api_shapes import (
 )
 from tests.llm.conftest import DAY, INDICATORS, OPENAI_KEY, Script
 from trading_assets.analysis.answer import parse_answer
+from trading_assets.analysis.assets import analysis_metadata
 from trading_assets.analysis.schema import SCHEMA_NAME, strict_schema
 from trading_assets.models import LlmAnalysis
 
@@ -214,12 +222,37 @@ def test_a_missing_key_fails_before_any_request_naming_the_variable(
     assert openai_api.seen == []
 
 
-def test_a_model_missing_from_the_price_table_fails_before_any_request(
+def test_a_public_api_model_missing_from_the_price_table_fails_before_any_request(
     httpserver: HTTPServer, openai_api: Script, charts: dict[str, bytes]
 ) -> None:
-    with pytest.raises(LlmConfigError, match=r'\[openai\."my-local-model"\]'):
-        _analyse(_llm(httpserver), charts, model="my-local-model")
+    for url in ("https://api.openai.com/v1", "https://llm.example.com/v1", "http://10.0.0.7/v1"):
+        public = _llm(httpserver, api_base_url=url)
+        assert not is_local_base_url(url)
+        with pytest.raises(LlmConfigError, match=r'\[openai\."my-local-model"\]'):
+            _analyse(public, charts, model="my-local-model")
     assert openai_api.seen == []
+
+
+def test_a_local_server_model_missing_from_the_price_table_costs_0_unpriced(
+    httpserver: HTTPServer, openai_api: Script, charts: dict[str, bytes]
+) -> None:
+    for url in ("http://localhost:11434/v1", "http://[::1]:8000/v1", "http://ollama:11434/v1"):
+        assert is_local_base_url(url)
+    openai_api.then(openai_completion(dumps(VALID_SIGNAL)))
+    local = _llm(httpserver, model="my-local-model")
+    assert local.estimate_cost_usd(10) == 0.0 and "unpriced" in local.describe()
+    analysis = _analyse(local, charts)
+
+    assert openai_api.seen[0].body["model"] == "my-local-model"
+    assert (analysis.input_tokens, analysis.output_tokens) == (1850, 120)
+    assert analysis.cost_usd == 0.0 and analysis.priced is False
+    # Where a person reads the cost: the asset's metadata and the artifact row's metadata.
+    assert analysis_metadata(analysis)["priced"] is False
+    row = serialize(analysis).row_fields["artifact_metadata"]
+    assert row["cost_usd"] == 0.0 and row["priced"] is False
+    # A priced model says so too.
+    openai_api.then(openai_completion(dumps(VALID_SIGNAL)))
+    assert _analyse(_llm(httpserver), charts).priced is True
 
 
 def test_the_key_never_appears_in_repr_or_describe(httpserver: HTTPServer) -> None:

@@ -133,3 +133,24 @@ def test_make_runs_two_steps_on_an_empty_postgres_and_a_new_bucket(
     store = resources["object_store"]
     for row in rows:
         assert row.object_uri.startswith(f"s3://{bucket}/") and store.exists(row.object_uri)
+
+
+def test_doctor_on_postgres_and_s3_up_behind_and_with_a_rejected_key(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def lines() -> dict[str, str]:
+        main(["doctor"])
+        out = capsys.readouterr().out
+        assert "pg-s3cret" not in out and cli_env["MINIO_SECRET_KEY"] not in out
+        return {line.split()[1]: line for line in out.splitlines() if line[:2] in ("OK", "PR")}
+
+    behind = lines()["database"]  # an empty PostgreSQL: the schema is not applied by itself
+    assert behind.startswith("PROBLEM") and "`trading-signals db upgrade`" in behind
+    assert main(["db", "upgrade"]) == 0
+    capsys.readouterr()
+    up = lines()
+    assert up["database"].startswith("OK") and "postgres:***@127.0.0.1" in up["database"]
+    assert up["objects"].startswith("OK") and "writable" in up["objects"]
+    monkeypatch.setenv("MINIO_SECRET_KEY", "wrong-" + cli_env["MINIO_SECRET_KEY"])
+    rejected = lines()["objects"]
+    assert rejected.startswith("PROBLEM") and cli_env["MINIO_BUCKET"] in rejected

@@ -1,7 +1,9 @@
 """MLflow fixtures: local stores copied from one template, and a real `mlflow server`.
 
 Creating an MLflow SQLite store runs its ~140 schema migrations (5-15 s on a busy machine), so
-the session creates one empty store and every test starts from a copy of it.
+the session creates one empty store and every test starts from a copy of it. The template and
+the server are made once per session even when other test folders import these fixtures (each
+import is a fixture of its own to pytest, so they share through ``_SHARED``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -21,16 +24,19 @@ import pytest
 from tests.servers import free_port
 
 SERVER_START_TIMEOUT_S = 120.0
+_SHARED: dict[str, Path | str] = {}
 
 
 @pytest.fixture(scope="session")
 def mlflow_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An empty, fully migrated MLflow SQLite store to copy."""
-    from mlflow import MlflowClient
+    if "template" not in _SHARED:
+        from mlflow import MlflowClient
 
-    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
-    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
-    return path
+        path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+        MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+        _SHARED["template"] = path
+    return Path(_SHARED["template"])
 
 
 @pytest.fixture
@@ -43,12 +49,27 @@ def tracking_env(data_env: dict[str, str], mlflow_template: Path) -> dict[str, s
     return env
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def mlflow_server(
-    tmp_path_factory: pytest.TempPathFactory, mlflow_template: Path
-) -> Iterator[str]:
-    """A real `mlflow server` on a free port (SQLite backend, proxied artifacts in tmp)."""
-    folder = tmp_path_factory.mktemp("mlflow-server")
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, mlflow_template: Path
+) -> str:
+    """A real `mlflow server` on a free port (SQLite backend, proxied artifacts in tmp), one for
+    the session: tests add experiments and runs of their own, never expect an empty server."""
+    if "server" not in _SHARED:
+        manager = running_mlflow_server(tmp_path_factory.mktemp("mlflow-server"), mlflow_template)
+        _SHARED["server"] = manager.__enter__()
+
+        def _stop() -> None:
+            _SHARED.pop("server", None)
+            manager.__exit__(None, None, None)
+
+        request.config.add_cleanup(_stop)
+    return str(_SHARED["server"])
+
+
+@contextmanager
+def running_mlflow_server(folder: Path, mlflow_template: Path) -> Iterator[str]:
+    """`mlflow server` on a free port of 127.0.0.1 with its store in ``folder``, stopped after."""
     shutil.copyfile(mlflow_template, folder / "mlflow.db")
     port = free_port()
     log = (folder / "server.log").open("wb")

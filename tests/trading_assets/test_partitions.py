@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from resources.settings_check import SettingError
 from trading_assets.calendar import (
     check_closed_session,
     is_trading_day,
@@ -21,6 +22,7 @@ from trading_assets.partitions import (
     SymbolError,
     _trading_day_partitions,
     normalize_symbol,
+    parse_start_date,
     parse_symbols,
     partition_key_for,
     symbol_and_date,
@@ -118,6 +120,31 @@ def test_a_bad_start_date_names_the_variable_the_value_and_an_example(
     with pytest.raises(ValueError, match=message) as err:
         _trading_day_partitions(value)
     assert "\n" not in str(err.value)
+    with pytest.raises(SettingError, match=message):
+        parse_start_date(value)
+
+
+_CHECK_AFTER_IMPORT = """
+import trading_assets.definitions
+from resources.environment import check_settings
+print(check_settings())
+"""
+
+
+@pytest.mark.integration
+def test_a_bad_start_date_does_not_break_the_import_and_is_one_reported_line(
+    tmp_path: Path,
+) -> None:
+    env = _child_env(TRADING_START_DATE="1600-01-01", TRADING_DATA_DIR=str(tmp_path / "data"))
+    proc = subprocess.run(
+        [sys.executable, "-c", _CHECK_AFTER_IMPORT], cwd=REPO, env=env, capture_output=True,
+        text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == repr([
+        "TRADING_START_DATE=1600-01-01 is before 1677-09-22, the earliest date the XNYS calendar "
+        "has: use 1677-09-22 or later, e.g. 2004-08-19"
+    ])
 
 
 def _child_env(**extra: str) -> dict[str, str]:

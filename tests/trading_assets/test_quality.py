@@ -26,7 +26,7 @@ def test_each_rule_names_what_is_wrong() -> None:
     assert quality.too_few_bars(_data(bars.iloc[-50:])) == [
         "50 bars, fewer than the 200 SMA 200 needs"]
     gappy = bars.drop(pd.Timestamp("2025-05-01"))
-    assert quality.missing_sessions(_data(gappy)) == ["1 trading days have no bar: 2025-05-01"]
+    assert quality.missing_sessions(_data(gappy)) == ["1 trading day has no bar: 2025-05-01"]
     broken = bars.copy()
     broken.loc[pd.Timestamp("2025-05-02"), "high"] = broken["low"].min() - 1
     assert quality.inconsistent_ohlc(_data(broken)) == [

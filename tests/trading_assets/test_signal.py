@@ -142,6 +142,29 @@ def test_offline_analyst_is_deterministic_and_notes_short_history() -> None:
     assert any("not enough history" in f for f in analyse(short).key_factors)
 
 
+@pytest.mark.parametrize(
+    ("indicators", "bulls", "bears", "votes", "rsi", "net", "trend"),
+    [
+        # 1 bullish, 3 bearish (-2), oversold RSI +1: net -1, so NEUTRAL and HOLD.
+        ({**BULL, "close": 101.0, "sma_20": 102.0, "sma_50": 89.0, "macd_hist": -0.2,
+          "rsi_14": 25.0}, 1, 3, -2, "RSI 25.0 oversold counts +1", -1, "NEUTRAL"),
+        ({**BULL, "rsi_14": 75.0}, 4, 0, 4, "RSI 75.0 overbought counts -1", 3, "BULLISH"),
+        (BULL, 4, 0, 4, None, 4, "BULLISH"),
+    ],
+)
+def test_offline_reasoning_adds_up_and_says_what_the_trend_is_based_on(
+    indicators: dict, bulls: int, bears: int, votes: int, rsi: str | None, net: int, trend: str
+) -> None:
+    answer = analyse(indicators)
+    text = answer.reasoning
+    assert f"{bulls} bullish and {bears} bearish trend votes make {votes:+d}" in text
+    if rsi is None:
+        assert "RSI" not in text
+    else:
+        assert f"{rsi}: net {net:+d}" in text
+    assert answer.trend.value == trend and f"The trend is {trend} by that net score" in text
+
+
 def test_prompt_carries_the_version_indicators_and_schema() -> None:
     prompt = build_prompt("TSLA", DAY, {**BULL, "sma_200": None})
     assert "TSLA" in prompt and "2025-06-02" in prompt

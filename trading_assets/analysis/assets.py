@@ -119,6 +119,7 @@ def analysis_metadata(analysis: LlmAnalysis) -> dict[str, Any]:
         "output_tokens": analysis.output_tokens,
         "latency_ms": analysis.latency_ms,
         "cost_usd": analysis.cost_usd,
+        "priced": analysis.priced,
         "cached": analysis.cached,
         "requests": len(analysis.attempts),
     }

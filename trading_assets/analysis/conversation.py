@@ -61,8 +61,10 @@ def repair_note(error: str) -> str:
     return Template(text.read_text(encoding="utf-8")).substitute(error=error).strip()
 
 
-def converse(chat: Chat, request: AnalysisRequest, price: Price) -> LlmAnalysis:
+def converse(chat: Chat, request: AnalysisRequest, price: Price | None) -> LlmAnalysis:
     """A validated analysis, or AnalysisFailedError carrying every raw response received.
+
+    ``price`` None: an unpriced model (a local server's), recorded as cost 0 with priced false.
 
     LlmCallError from the first request propagates as is: nothing was received to keep.
     """
@@ -141,7 +143,10 @@ def _attempt(purpose: str, sent: str, reply: Reply) -> LlmAttempt:
 
 
 def _analysis(
-    request: AnalysisRequest, attempts: list[LlmAttempt], price: Price, error: str | None = None
+    request: AnalysisRequest,
+    attempts: list[LlmAttempt],
+    price: Price | None,
+    error: str | None = None,
 ) -> LlmAnalysis:
     input_tokens = sum(a.input_tokens for a in attempts)
     output_tokens = sum(a.output_tokens for a in attempts)
@@ -157,7 +162,8 @@ def _analysis(
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         latency_ms=round(sum(a.latency_ms for a in attempts), 3),
-        cost_usd=price.cost_usd(input_tokens, output_tokens),
+        cost_usd=price.cost_usd(input_tokens, output_tokens) if price else 0.0,
+        priced=price is not None,
         indicators=request.indicators,
         attempts=attempts,
         error=error,

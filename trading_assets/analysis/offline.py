@@ -32,19 +32,21 @@ def analyse(indicators: dict[str, float | None]) -> SignalAnswer:
         "SMA 50 vs SMA 200": _vote(sma_50, sma_200),
         "MACD histogram": _vote(hist, 0.0),
     }
-    net = sum(votes.values())
+    trend_net = sum(votes.values())
     factors = [
         f"{name}: {'bullish' if v > 0 else 'bearish'}" for name, v in votes.items() if v != 0
     ]
     missing = [n for n, k in (("SMA 200", sma_200), ("RSI", rsi)) if k is None]
     if missing:
         factors.append(f"not enough history for {', '.join(missing)}")
+    rsi_adjustment, rsi_note = 0, ""
     if rsi is not None and rsi >= 70:
-        net -= 1
-        factors.append(f"RSI {rsi:.1f} overbought")
+        rsi_adjustment, rsi_note = -1, f"RSI {rsi:.1f} overbought"
     elif rsi is not None and rsi <= 30:
-        net += 1
-        factors.append(f"RSI {rsi:.1f} oversold")
+        rsi_adjustment, rsi_note = 1, f"RSI {rsi:.1f} oversold"
+    if rsi_note:
+        factors.append(rsi_note)
+    net = trend_net + rsi_adjustment
     if not factors:
         factors.append("no indicator gives a direction")
 
@@ -66,11 +68,15 @@ def analyse(indicators: dict[str, float | None]) -> SignalAnswer:
         target = round(close + sign * 2 * risk, 2)
         size = 10.0 if score >= 80 else 5.0 if score >= 50 else 2.0
 
+    bullish = sum(1 for v in votes.values() if v > 0)
+    bearish = sum(1 for v in votes.values() if v < 0)
+    score_text = f"{bullish} bullish and {bearish} bearish trend votes make {trend_net:+d}"
+    if rsi_adjustment:
+        score_text += f", {rsi_note} counts {rsi_adjustment:+d}: net {net:+d}"
     reasoning = (
-        f"Rules over the indicators give a net score of {net:+d} "
-        f"({len([v for v in votes.values() if v > 0])} bullish, "
-        f"{len([v for v in votes.values() if v < 0])} bearish votes); "
-        f"{action.value} needs a net score of at least 3 in one direction."
+        f"Rules over the indicators: {score_text}. The trend is {trend.value} by that net score "
+        f"(BULLISH at +2 or more, BEARISH at -2 or less); {action.value}, as BUY or SELL needs "
+        "a net score of at least 3 in one direction."
     )
     return SignalAnswer(
         action=action,

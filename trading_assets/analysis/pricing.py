@@ -16,6 +16,10 @@ class PriceTableError(ValueError):
     """The price table cannot be read or does not price a model; the message says the fix."""
 
 
+class UnpricedModelError(PriceTableError):
+    """The price table is fine but does not list the model."""
+
+
 @dataclass(frozen=True)
 class Price:
     input_per_million: float
@@ -74,7 +78,7 @@ def price_for(provider: str, model: str, path: str | Path | None = None) -> Pric
     # A dated snapshot costs what its undated name costs.
     price = models.get(model) or models.get(_DATED.sub("", model))
     if price is None:
-        raise PriceTableError(
+        raise UnpricedModelError(
             f"{provider} model {model!r} is not in the LLM price table {source}, so its cost "
             f'would be unknown: add [{provider}."{model}"] with input = and output = (USD per 1M '
             f"tokens) to that file, or point {PRICE_TABLE_VARIABLE} at a table that has it"

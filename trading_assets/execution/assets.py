@@ -16,7 +16,6 @@ from resources.broker import BrokerResource
 from resources.database import ArtifactDatabase
 from resources.object_store import ObjectStore
 from resources.trading_policy import TradingPolicy
-from trading_assets.backfill import BACKFILL_TAG
 from trading_assets.calendar import latest_completed_session
 from trading_assets.execution import gates
 from trading_assets.execution.placement import OrderRequest, place_once
@@ -29,8 +28,8 @@ from trading_assets.execution.policies import (
 from trading_assets.execution.rules import order_ref
 from trading_assets.models import MarketData, OrderDecision, PortfolioSnapshot, TradingSignal
 from trading_assets.partitions import current_partition, symbol_day
+from trading_assets.tags import backfill_tag
 
-UI_BACKFILL_TAG = "dagster/backfill"
 # A store that does not answer within this long is down, as far as sending an order goes.
 STORE_PING_SECONDS = 10.0
 
@@ -56,14 +55,6 @@ def gate_severity(gate: str) -> dg.AssetCheckSeverity:
     if gate == gates.KILL_SWITCH:
         return dg.AssetCheckSeverity.ERROR
     return dg.AssetCheckSeverity.WARN
-
-
-def backfill_tag(tags: dict[str, str]) -> str | None:
-    """The tag marking a run as part of a backfill (UI or command line), as 'key=value'."""
-    for key in (UI_BACKFILL_TAG, BACKFILL_TAG):
-        if key in tags:
-            return f"{key}={tags[key]}"
-    return None
 
 
 def placed_order_artifact(store: ArtifactStore, symbol: str, day: dt.date) -> OrderDecision | None:

@@ -9,6 +9,7 @@ from trading_assets.calendar import check_closed_session
 from trading_assets.execution.policies import BROKER_POOL, DOMAIN_ERRORS, NETWORK_RETRY, no_retry
 from trading_assets.models import MarketData
 from trading_assets.partitions import current_partition, symbol_day
+from trading_assets.preflight import Preflight
 
 
 @dg.asset(
@@ -20,8 +21,12 @@ from trading_assets.partitions import current_partition, symbol_day
     # Pools are static; an ibkr source shares order's IBKR_CLIENT_ID, other sources queue briefly.
     pool=BROKER_POOL,
 )
-def market_data(context: dg.AssetExecutionContext, market_source: MarketDataResource) -> MarketData:
+def market_data(
+    context: dg.AssetExecutionContext, market_source: MarketDataResource, preflight: Preflight
+) -> MarketData:
     symbol, day = current_partition(context)
+    # The run's first step: every service the run uses answers, or nothing is fetched.
+    preflight.require(context)
     try:
         check_closed_session(day, dt.datetime.now(dt.UTC))
         data = market_source.fetch(symbol, day, log=context.log)

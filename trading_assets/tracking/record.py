@@ -148,6 +148,8 @@ def build_run_spec(
         "provider": signal.provider,
         "model": signal.model_name,
         "prompt_version": analysis.prompt_version,
+        # False: llm_cost_usd is 0 because a local model's cost is unknown, not because it was free.
+        "llm_priced": str(analysis.priced).lower(),
         "position_size_pct": f"{signal.position_size_pct:g}",
         "min_confidence_score": f"{signal.min_confidence_score:g}",
         "market_data_source": outcome.market_data.source,
