@@ -92,9 +92,6 @@ class BrokerResource(dg.ConfigurableResource):
                 )
         return mode
 
-    def is_broker_mode(self) -> bool:
-        return self.trading_mode() in BROKER_MODES
-
     def describe(self) -> str:
         mode = self.trading_mode()
         if mode == "ibkr-paper":

@@ -119,7 +119,7 @@ def data_dir(env: Mapping[str, str] | None = None) -> Path:
 def workflow_schedule(env: Mapping[str, str] | None = None) -> str:
     """WORKFLOW_SCHEDULE, or weekdays at 09:00 New York time; SettingError if not a cron."""
     env = os.environ if env is None else env
-    cron = env.get("WORKFLOW_SCHEDULE", "").strip() or "0 9 * * 1-5"
+    cron = env.get("WORKFLOW_SCHEDULE", "").strip() or DEFAULT_CRON
     problem = cron_problem(cron)
     if problem:
         raise SettingError(problem)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import multiprocessing
-import os
 import threading
 import uuid
 from collections.abc import Callable
@@ -24,14 +23,13 @@ from trading_assets.calendar import sessions_between
 from trading_assets.run_report import first_failure, quiet_run_config
 from trading_assets.tags import BACKFILL_TAG, PREFLIGHT_TAG
 
-JOB_NAME = "trading_signals_job"
 # How long the other workers wait for the first partition to create the stores' schemas; past it
 # they start anyway (the first worker died, and its error is what the backfill reports).
 FIRST_PARTITION_WAIT_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
-class PartitionOutcome:
+class PartitionResult:
     symbol: str
     day: dt.date
     run_id: str
@@ -64,7 +62,7 @@ def _run_symbol(
     symbol: str,
     days: list[dt.date],
     backfill_id: str,
-    report: Callable[[PartitionOutcome], None],
+    report: Callable[[PartitionResult], None],
     first_done: threading.Event | None = None,
     wait_for: threading.Event | None = None,
 ) -> None:
@@ -73,14 +71,11 @@ def _run_symbol(
     ``first_done`` is set once the first partition has run; until ``wait_for`` is set, no run
     starts (both are for worker processes: see ``run_backfill``).
     """
-    from resources.environment import resources_from_environment, workflow_schedule
-    from trading_assets.definitions import build_definitions
+    from trading_assets.definitions import load_job
     from trading_assets.partitions import partition_key_for
     from trading_assets.run_recovery import process_tags
 
-    job = build_definitions(resources_from_environment(), cron=workflow_schedule()).resolve_job_def(
-        JOB_NAME
-    )
+    job = load_job()
     freeze_loaded_heap()
     if wait_for is not None:
         wait_for.wait(FIRST_PARTITION_WAIT_SECONDS)
@@ -118,13 +113,13 @@ def _worker(
         _run_symbol(symbol, days, backfill_id, queue.put, wait_for=stores_ready)
 
 
-def _outcome(symbol: str, day: dt.date, result: dg.ExecuteInProcessResult) -> PartitionOutcome:
+def _outcome(symbol: str, day: dt.date, result: dg.ExecuteInProcessResult) -> PartitionResult:
     if not result.success:
-        return PartitionOutcome(symbol, day, result.run_id, False, first_failure(result))
+        return PartitionResult(symbol, day, result.run_id, False, first_failure(result))
     signal = result.output_for_node("trading_signal")
     decision = result.output_for_node("order")
     placed = "order placed" if decision.placed else f"no order ({decision.reason})"
-    return PartitionOutcome(
+    return PartitionResult(
         symbol,
         day,
         result.run_id,
@@ -137,13 +132,13 @@ def run_backfill(
     work: list[tuple[str, list[dt.date]]],
     backfill_id: str,
     workers: int,
-    on_progress: Callable[[int, int, PartitionOutcome], None],
-) -> list[PartitionOutcome]:
+    on_progress: Callable[[int, int, PartitionResult], None],
+) -> list[PartitionResult]:
     """Run every partition of ``work``; ``on_progress(done, total, outcome)`` after each."""
     total = sum(len(days) for _, days in work)
-    done: list[PartitionOutcome] = []
+    done: list[PartitionResult] = []
 
-    def record(outcome: PartitionOutcome) -> None:
+    def record(outcome: PartitionResult) -> None:
         done.append(outcome)
         on_progress(len(done), total, outcome)
 
@@ -181,7 +176,3 @@ def run_backfill(
     if len(done) != total:
         raise RuntimeError(f"the backfill reported {len(done)} of {total} partitions")
     return done
-
-
-def default_workers() -> int:
-    return max(1, min(2, os.cpu_count() or 1))

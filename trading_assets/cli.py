@@ -41,7 +41,6 @@ from trading_assets.partitions import (
 from trading_assets.run_report import first_failure, quiet_run_config
 from trading_assets.tags import PREFLIGHT_TAG
 
-JOB_NAME = "trading_signals_job"
 DAGSTER_UI = "http://127.0.0.1:3000"
 DEFAULT_POOL_WAIT_SECONDS = 120.0
 
@@ -130,10 +129,7 @@ def _check_in_partitions(flag: str, day: dt.date) -> None:
 def resolve_day(raw: str | None, now: dt.datetime) -> dt.date:
     if raw is None:
         return latest_completed_session(now)
-    try:
-        day = dt.date.fromisoformat(raw)
-    except ValueError as exc:
-        raise UsageError(f"--date {raw!r} is not a date: use YYYY-MM-DD, e.g. 2025-06-02") from exc
+    day = _parse_day("--date", raw)
     if day > now.date():
         raise UsageError(f"--date {raw} is in the future: pick a trading day that has closed")
     _check_in_partitions("--date", day)
@@ -173,7 +169,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # Frozen before and after loading the code location: the collector then never walks the
     # libraries again during the run (it spent about a second of every `run` doing so).
     freeze_loaded_heap()
-    from trading_assets.definitions import build_definitions
+    from trading_assets.definitions import load_job
 
     symbols = _symbols(args.symbols)
     day = resolve_day(args.date, dt.datetime.now(dt.UTC))
@@ -182,14 +178,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     _schedule_checked()
     preflight(resources)
     db = _resolved(resources["io_manager"].database)
-    job = build_definitions(resources).resolve_job_def(JOB_NAME)
+    job = load_job(resources)
     freeze_loaded_heap()
     bound = _pool_wait_seconds()
     with dg.DagsterInstance.get() as instance:
         added = register_symbols(instance, symbols)
         if added:
             print(f"registered symbol partitions: {', '.join(added)}")
-        print(f"running {JOB_NAME} for {day} on {', '.join(symbols)} (Dagster home {home})")
+        print(f"running {job.name} for {day} on {', '.join(symbols)} (Dagster home {home})")
         failures = 0
         for symbol in symbols:
             # A run whose process died keeps its pool slots, and the broker pool has one.
@@ -294,10 +290,11 @@ def _print_partition(symbol: str, day: dt.date, result: Any, db: Any) -> int:
 
 
 def _parse_day(flag: str, raw: str) -> dt.date:
+    """A command-line day; a one-line UsageError naming the flag if it is not YYYY-MM-DD."""
     try:
         return dt.date.fromisoformat(raw)
     except ValueError as exc:
-        raise UsageError(f"{flag} {raw!r} is not a date: use YYYY-MM-DD") from exc
+        raise UsageError(f"{flag} {raw!r} is not a date: use YYYY-MM-DD, e.g. 2025-06-02") from exc
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
@@ -359,7 +356,7 @@ def cmd_scorecard(args: argparse.Namespace) -> int:
     from trading_assets.backfill import freeze_loaded_heap
 
     freeze_loaded_heap()
-    from trading_assets.definitions import build_definitions
+    from trading_assets.definitions import load_definitions
     from trading_assets.evaluation.assets import SCORECARD, ScorecardConfig
     from trading_assets.evaluation.report import format_scorecard
     from trading_assets.sensors import signals_due
@@ -373,7 +370,7 @@ def cmd_scorecard(args: argparse.Namespace) -> int:
     resources = resources_from_environment()
     db = _resolved(resources["artifact_db"])
     evaluation = _resolved(resources["evaluation"])
-    definitions = build_definitions(resources)
+    definitions = load_definitions(resources)
     freeze_loaded_heap()
     quiet = quiet_run_config()
     with dg.DagsterInstance.get() as instance:
@@ -442,12 +439,7 @@ def cmd_artifacts(args: argparse.Namespace) -> int:
     db = _artifact_db()
     if args.action == "show":
         return _show_artifact(db, args.id, payload=args.payload)
-    day = None
-    if args.date:
-        try:
-            day = dt.date.fromisoformat(args.date)
-        except ValueError as exc:
-            raise UsageError(f"--date {args.date!r} is not a date: use YYYY-MM-DD") from exc
+    day = _parse_day("--date", args.date) if args.date else None
     symbol = None
     if args.symbol:
         try:
@@ -585,7 +577,7 @@ def cmd_reconcile(_: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from io_managers.reconcile import broker_orders_from, verify
 
-    start, end = _iso_day(args.start, "--start"), _iso_day(args.end, "--end")
+    start, end = _parse_day("--start", args.start), _parse_day("--end", args.end)
     if start > end:
         raise UsageError(f"--start {start} is after --end {end}")
     symbols = _symbols(args.symbols) if args.symbols else None
@@ -608,13 +600,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
     for line in report.lines():
         print(line)
     return 0 if report.consistent else 1
-
-
-def _iso_day(raw: str, flag: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(raw)
-    except ValueError as exc:
-        raise UsageError(f"{flag} {raw!r} is not a date: use YYYY-MM-DD") from exc
 
 
 def cmd_runs(args: argparse.Namespace) -> int:

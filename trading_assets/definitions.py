@@ -9,6 +9,7 @@ from typing import Any
 import dagster as dg
 
 from resources.environment import resources_from_environment, workflow_schedule
+from resources.settings_check import DEFAULT_CRON
 from trading_assets.analysis.assets import llm_analysis, trading_signal
 from trading_assets.charts.assets import daily_chart, weekly_chart
 from trading_assets.checks import ASSET_CHECKS
@@ -45,7 +46,7 @@ TRACKING_ASSETS = [mlflow_run]
 EVALUATION_ASSETS = [signal_outcome, scorecard_assets]
 
 
-def build_definitions(resources: Mapping[str, Any], cron: str = "0 9 * * 1-5") -> dg.Definitions:
+def build_definitions(resources: Mapping[str, Any], cron: str = DEFAULT_CRON) -> dg.Definitions:
     return dg.Definitions(
         assets=[*ASSETS, *TRACKING_ASSETS, *EVALUATION_ASSETS],
         asset_checks=ASSET_CHECKS,
@@ -68,6 +69,20 @@ def build_definitions(resources: Mapping[str, Any], cron: str = "0 9 * * 1-5") -
     )
 
 
+def load_definitions(resources: Mapping[str, Any] | None = None) -> dg.Definitions:
+    """The code location as the environment configures it: what Dagster, the command line and
+    the backfill workers all load (``resources``: already built from the environment)."""
+    resources = resources_from_environment() if resources is None else resources
+    return build_definitions(resources, cron=workflow_schedule())
+
+
+def load_job(
+    resources: Mapping[str, Any] | None = None, name: str = trading_signals_job.name
+) -> dg.JobDefinition:
+    """One job of ``load_definitions`` (default: the trading-signals job)."""
+    return load_definitions(resources).resolve_job_def(name)
+
+
 @dg.definitions
 def defs() -> dg.Definitions:
-    return build_definitions(resources_from_environment(), cron=workflow_schedule())
+    return load_definitions()
