@@ -9,6 +9,7 @@ import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
@@ -46,10 +47,13 @@ SCHEMA_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
-def alembic_config(connection: Connection | None = None) -> Config:
-    """Alembic's configuration; commands that touch a database need ``connection``."""
+def alembic_config(
+    connection: Connection | None = None, directory: Path = MIGRATIONS_DIR
+) -> Config:
+    """Alembic's configuration for the migrations in ``directory`` (default: the artifacts
+    schema's); commands that touch a database need ``connection``."""
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("script_location", str(directory))
     if connection is not None:
         config.attributes["connection"] = connection
     return config
@@ -172,3 +176,48 @@ def check_schema_current(url: str) -> None:
         f"{current or 'none (no tables yet)'}, but this code needs revision {head}: run "
         f"`{UPGRADE_COMMAND}` (with the same DATABASE_URL) and retry"
     )
+
+
+def upgrade_tree(url: str, directory: Path, version_table: str) -> tuple[str | None, str]:
+    """Migrate the database at ``url`` to the head of the migrations in ``directory`` (a schema
+    of its own, e.g. the paper simulator's, whose env.py keeps its revision in
+    ``version_table``), under the same locks; returns (before, after)."""
+    config = alembic_config(directory=directory)
+    scripts = ScriptDirectory.from_config(config)
+    path = sqlite_path(url)
+    lock = initialisation_lock(path.resolve()) if path is not None else contextlib.nullcontext()
+    with lock, _locked_transaction(url) as connection:
+        config.attributes["connection"] = connection
+        context = MigrationContext.configure(
+            connection, opts={"version_table": version_table}
+        )
+        before = context.get_current_revision()
+        head = scripts.get_current_head()
+        if head is None:
+            raise RuntimeError(f"no migrations found in {directory}: the package is incomplete")
+        if before != head:
+            command.upgrade(config, "head")
+    return before, head
+
+
+def run_online(context: Any, metadata: sa.MetaData, version_table: str = "alembic_version") -> None:
+    """The body of a migrations folder's env.py: migrate over the connection ``sql.migrate``
+    passes (already inside the transaction that holds the migration lock)."""
+    config = context.config
+    connection = config.attributes.get("connection")
+    if context.is_offline_mode() or connection is None:
+        raise RuntimeError(
+            "these migrations run through sql.migrate (e.g. `trading-signals db upgrade`), "
+            "which passes a database connection; the alembic command line and offline (--sql) "
+            "migrations are not configured for this project"
+        )
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        version_table=version_table,
+        # SQLite cannot ALTER most things in place; batch mode copies the table instead.
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()

@@ -474,30 +474,35 @@ def test_an_older_simulator_database_gains_the_new_columns(tmp_path: Path) -> No
     assert broker.fills_for(order_ref("TSLA", DAY, "BUY"))[0].commission == pytest.approx(1.0)
 
 
-def test_columns_another_process_just_added_are_no_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Two processes start at once on an older database: the one that loses the race to add a
-    column gets an error from the database, finds the column there and goes on."""
+def test_processes_opening_an_older_database_together_migrate_it_once(tmp_path: Path) -> None:
+    """The simulator's schema has migrations of its own (sql/simulator_migrations): processes
+    starting together on a database of an older version upgrade it once, under a lock."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sql.simulator import VERSION_TABLE, upgrade_simulator
+
     url = f"sqlite:///{tmp_path}/old.db"
     _old_database(url)
-    PaperBroker(url, 10_000)  # the process that got there first
-    real_inspect = sa.inspect
-    looked_at: set[str] = set()
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        results = list(pool.map(lambda _: upgrade_simulator(url), range(3)))
+    head = results[0][1]
+    assert results.count((None, head)) == 1 and results.count((head, head)) == 2
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).all() == [
+            (head,)]
+    tables = set(sa.inspect(engine).get_table_names())
+    assert {"paper_orders", "paper_fills", "paper_marks"} <= tables
 
-    class BeforeTheOtherProcess:
-        """The first look at each table: what it was before the other process altered it."""
 
-        def __init__(self, engine: sa.Engine) -> None:
-            self.inspector = real_inspect(engine)
+def test_the_simulator_migrations_make_exactly_its_tables(tmp_path: Path) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
 
-        def get_columns(self, table: str) -> list[dict]:
-            columns = self.inspector.get_columns(table)
-            if table in looked_at:
-                return columns
-            looked_at.add(table)
-            return [c for c in columns if c["name"] not in ADDED[table]]
+    from sql.simulator import VERSION_TABLE, metadata
 
-    monkeypatch.setattr(sa, "inspect", BeforeTheOtherProcess)
-    PaperBroker(url, 10_000)  # its ALTER TABLEs fail: duplicate columns
-    assert looked_at == set(ADDED)
+    PaperBroker(f"sqlite:///{tmp_path}/new.db", 10_000)
+    engine = sa.create_engine(f"sqlite:///{tmp_path}/new.db")
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+        assert compare_metadata(context, metadata) == []

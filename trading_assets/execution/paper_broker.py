@@ -27,6 +27,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from sql.simulator import fills, marks, orders, upgrade_simulator
 from trading_assets.calendar import TIMEZONE
 from trading_assets.execution.costs import CostModel, FillKind
 from trading_assets.execution.exits import (
@@ -49,63 +50,6 @@ from trading_assets.models import (
 BROKER_NAME = "paper-simulator"
 _NY = ZoneInfo(TIMEZONE)
 _Leg = Literal["entry", "stop_loss", "take_profit"]
-
-_meta = sa.MetaData()
-orders = sa.Table(
-    "paper_orders",
-    _meta,
-    sa.Column("order_ref", sa.String(64), primary_key=True),
-    sa.Column("symbol", sa.String(16), nullable=False),
-    sa.Column("trade_date", sa.Date, nullable=False),
-    sa.Column("side", sa.String(4), nullable=False),
-    sa.Column("quantity", sa.Float, nullable=False),
-    sa.Column("limit_price", sa.Float, nullable=False),
-    sa.Column("stop_loss", sa.Float),
-    sa.Column("take_profit", sa.Float),
-    sa.Column("bracket", sa.Boolean, nullable=False),
-    # Shares the exits trade once the entry filled; NULL: the order's quantity. A later order
-    # that reduces the position shrinks it.
-    sa.Column("exit_quantity", sa.Float),
-    # working -> filled (bracket legs working) -> closed (an exit filled) or exits_cancelled (a
-    # later order closed the position first)
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("submitted_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("processed_through", sa.Date, nullable=False),
-    sa.UniqueConstraint("symbol", "trade_date", name="one_order_per_symbol_day"),
-)
-fills = sa.Table(
-    "paper_fills",
-    _meta,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("order_ref", sa.String(64), nullable=False),
-    sa.Column("leg", sa.String(16), nullable=False),
-    sa.Column("symbol", sa.String(16), nullable=False),
-    sa.Column("side", sa.String(4), nullable=False),
-    sa.Column("quantity", sa.Float, nullable=False),
-    sa.Column("price", sa.Float, nullable=False),
-    sa.Column("fill_date", sa.Date, nullable=False),
-    sa.Column("filled_at", sa.DateTime(timezone=True), nullable=False),
-    # USD: the fill's commission and its slippage (|price - price before slippage| x quantity).
-    sa.Column("commission", sa.Float, nullable=False, server_default=sa.text("0")),
-    sa.Column("slippage", sa.Float, nullable=False, server_default=sa.text("0")),
-    sa.UniqueConstraint("order_ref", "leg", name="one_fill_per_leg"),
-)
-marks = sa.Table(
-    "paper_marks",
-    _meta,
-    sa.Column("symbol", sa.String(16), primary_key=True),
-    sa.Column("mark_date", sa.Date, primary_key=True),
-    sa.Column("close", sa.Float, nullable=False),
-)
-
-
-# Columns added since the first version: (table, column, DDL) for ``_add_missing_columns``.
-_ADDED_COLUMNS = (
-    (orders.name, "exit_quantity", "FLOAT"),
-    (fills.name, "commission", "FLOAT NOT NULL DEFAULT 0"),
-    (fills.name, "slippage", "FLOAT NOT NULL DEFAULT 0"),
-)
-
 
 def _close_time(day: dt.date) -> dt.datetime:
     """The session's close, 16:00 in New York, as UTC (20:00Z in summer, 21:00Z in winter).
@@ -198,27 +142,8 @@ class PaperBroker:
         self.engine = sa.create_engine(url, connect_args=_connect_args(url))
         self.starting_cash = starting_cash
         self.costs = CostModel() if costs is None else costs
-        _meta.create_all(self.engine)
-        self._add_missing_columns()
-
-    def _add_missing_columns(self) -> None:
-        """Bring a simulator database from an older version up to the current tables.
-
-        Each column in its own transaction: when two processes start at once, the one that loses
-        the race finds the column there and goes on.
-        """
-        def present(table: str) -> set[str]:
-            return {c["name"] for c in sa.inspect(self.engine).get_columns(table)}
-
-        for table, column, ddl in _ADDED_COLUMNS:
-            if column in present(table):
-                continue
-            try:
-                with self.engine.begin() as conn:
-                    conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}"))
-            except sa.exc.DBAPIError:
-                if column not in present(table):  # not another process that got there first
-                    raise
+        # Its own migrations (sql/simulator_migrations), like the artifacts schema.
+        upgrade_simulator(url)
 
     # -- orders -------------------------------------------------------------------------------
 
