@@ -6,12 +6,15 @@ execution). Each step reads its assets' newest artifacts back from the stores, w
 downstream steps and people will actually load. A step per check would write about forty more
 event-log entries per run. Each check is still its own check in the UI, with its own result,
 severity and blocking flag, and materializing a single asset runs just that asset's checks.
+Each rule is a row of a table below (its name, what it guards, its problems and its note); the
+stage steps are built from those tables.
 """
 
 import datetime as dt
 import warnings
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import dagster as dg
 
@@ -24,7 +27,6 @@ from resources.object_store import ObjectStore
 from resources.trading_policy import TradingPolicy
 from trading_assets import quality
 from trading_assets.check_catalog import is_blocking
-from trading_assets.models import ChartImage, MarketData, TradingSignal
 from trading_assets.partitions import symbol_and_date, symbol_day
 
 # Partitioned checks are a Dagster preview; uv.lock pins the version they were tested on, and
@@ -50,6 +52,31 @@ def _spec(name: str, asset: str, description: str) -> dg.AssetCheckSpec:
 def _stored_spec(asset: str) -> dg.AssetCheckSpec:
     return _spec(f"{asset}_stored", asset, STORED_DESCRIPTION)
 
+
+@dataclass(frozen=True)
+class RuleInputs:
+    """What a rule may need besides the value: the partition's day and the trading policy."""
+
+    day: dt.date
+    min_risk_reward: float
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One check of one asset's value: its problems (none: passed) and its note when it passes."""
+
+    name: str
+    asset: str
+    description: str
+    problems: Callable[[Any, RuleInputs], list[str]]
+    passed: Callable[[Any, RuleInputs], str]
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR
+
+    def spec(self) -> dg.AssetCheckSpec:
+        return _spec(self.name, self.asset, self.description)
+
+
+WARN = dg.AssetCheckSeverity.WARN
 
 @dataclass(frozen=True)
 class _Read:
@@ -165,26 +192,24 @@ class _Stage:
         return read.value
 
     def rule(
-        self,
-        name: str,
-        asset: str,
-        value: object | None,
-        rule: Callable[[], list[str]],
-        passed_note: Callable[[], str],
-        severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
+        self, rule: Rule, value: object | None, inputs: RuleInputs
     ) -> Iterator[dg.AssetCheckResult]:
-        if (asset, name) not in self.selected:
+        if (rule.asset, rule.name) not in self.selected:
             return
         if value is None:
             # Not evaluated: the reason is the storage check's, repeated so this one says it too.
             # A warning, so the first ERROR a person reads is the storage check's own.
-            why = "; ".join(self.unreadable.get(asset, [])) or "its artifact is not intact"
-            problems = [f"not evaluated: {asset} cannot be read from the stores ({why})"]
+            why = "; ".join(self.unreadable.get(rule.asset, [])) or "its artifact is not intact"
+            problems = [f"not evaluated: {rule.asset} cannot be read from the stores ({why})"]
             yield self._result(
-                name, asset, problems, passed_note="", severity=dg.AssetCheckSeverity.WARN
+                rule.name, rule.asset, problems, passed_note="", severity=WARN
             )
             return
-        yield self._result(name, asset, rule(), passed_note=passed_note(), severity=severity)
+        problems = rule.problems(value, inputs)
+        note = "" if problems else rule.passed(value, inputs)
+        yield self._result(
+            rule.name, rule.asset, problems, passed_note=note, severity=rule.severity
+        )
 
     def wants(self, asset: str) -> bool:
         return any(selected_asset == asset for selected_asset, _ in self.selected)
@@ -205,156 +230,65 @@ class _Stage:
             )
 
 
-@dg.multi_asset_check(
-    name="market_data_checks",
-    specs=[
-        _spec("market_data_enough_bars", "market_data", "enough daily bars for SMA 200"),
-        _spec(
-            "market_data_no_missing_days",
-            "market_data",
-            "a bar for every exchange session"
-        ),
-        _spec(
-            "market_data_ohlc_consistent",
-            "market_data",
-            "low <= open, close <= high; volume >= 0"
-        ),
-        _spec(
-            "market_data_not_stale",
-            "market_data",
-            "the last bar is the partition's day"
-        ),
-        _stored_spec("market_data"),
-    ],
-    can_subset=True,
+MARKET_DATA_RULES = (
+    Rule("market_data_enough_bars", "market_data", "enough daily bars for SMA 200",
+         lambda data, _: quality.too_few_bars(data), lambda data, _: f"{len(data.bars)} bars",
+         severity=WARN),
+    Rule("market_data_no_missing_days", "market_data", "a bar for every exchange session",
+         lambda data, _: quality.missing_sessions(data), lambda *_: "no session missing"),
+    Rule("market_data_ohlc_consistent", "market_data", "low <= open, close <= high; volume >= 0",
+         lambda data, _: quality.inconsistent_ohlc(data), lambda *_: "every bar consistent"),
+    Rule("market_data_not_stale", "market_data", "the last bar is the partition's day",
+         lambda data, at: quality.stale(data, at.day), lambda _, at: f"last bar {at.day}"),
 )
-def market_data_checks(
-    context: dg.AssetCheckExecutionContext,
-    artifact_db: ArtifactDatabase,
-    object_store: ObjectStore,
-    spool: ArtifactSpool,
-) -> Iterator[dg.AssetCheckResult]:
-    stage = _Stage(context, artifact_db, object_store, spool)
-    _, day = symbol_and_date(context.partition_key)
-    asset = "market_data"
-    data = yield from stage.read(asset)
-    assert data is None or isinstance(data, MarketData)
-    yield from stage.rule(
-        "market_data_enough_bars",
-        asset,
-        data,
-        lambda: quality.too_few_bars(data),
-        lambda: f"{len(data.bars)} bars",
-        severity=dg.AssetCheckSeverity.WARN,
-    )
-    yield from stage.rule(
-        "market_data_no_missing_days",
-        asset,
-        data,
-        lambda: quality.missing_sessions(data),
-        lambda: "no session missing",
-    )
-    yield from stage.rule(
-        "market_data_ohlc_consistent",
-        asset,
-        data,
-        lambda: quality.inconsistent_ohlc(data),
-        lambda: "every bar consistent",
-    )
-    yield from stage.rule(
-        "market_data_not_stale",
-        asset,
-        data,
-        lambda: quality.stale(data, day),
-        lambda: f"last bar {day}",
-    )
-    stage.record()
-
-
-@dg.multi_asset_check(
-    name="chart_checks",
-    specs=[
-        _spec("daily_chart_image_size", "daily_chart", "a PNG of the expected size was stored"),
-        _spec("weekly_chart_image_size", "weekly_chart", "a PNG of the expected size was stored"),
-        _stored_spec("daily_chart"),
-        _stored_spec("weekly_chart"),
-    ],
-    can_subset=True,
+CHART_RULES = tuple(
+    Rule(f"{asset}_image_size", asset, "a PNG of the expected size was stored",
+         lambda chart, _: quality.chart_problems(chart),
+         lambda chart, _: f"{chart.width}x{chart.height} PNG")
+    for asset in ("daily_chart", "weekly_chart")
 )
-def chart_checks(
-    context: dg.AssetCheckExecutionContext,
-    artifact_db: ArtifactDatabase,
-    object_store: ObjectStore,
-    spool: ArtifactSpool,
-) -> Iterator[dg.AssetCheckResult]:
-    stage = _Stage(context, artifact_db, object_store, spool)
-    for asset in ("daily_chart", "weekly_chart"):
-        if not stage.wants(asset):
-            continue
-        chart = yield from stage.read(asset)
-        assert chart is None or isinstance(chart, ChartImage)
-        yield from stage.rule(
-            f"{asset}_image_size",
-            asset,
-            chart,
-            lambda c=chart: quality.chart_problems(c),
-            lambda c=chart: f"{c.width}x{c.height} PNG",
-        )
-    stage.record()
-
-
-@dg.multi_asset_check(
-    name="signal_checks",
-    specs=[
-        _spec(
-            "trading_signal_levels",
-            "trading_signal",
-            "entry, stop and target on the right sides; risk/reward at the minimum"
-        ),
-        _stored_spec("llm_analysis"),
-        _stored_spec("trading_signal"),
-    ],
-    can_subset=True,
+SIGNAL_RULES = (
+    Rule("trading_signal_levels", "trading_signal",
+         "entry, stop and target on the right sides; risk/reward at the minimum",
+         lambda signal, at: quality.signal_level_problems(signal, at.min_risk_reward),
+         lambda signal, _: f"{signal.action.value} levels valid"),
 )
-def signal_checks(
-    context: dg.AssetCheckExecutionContext,
-    policy: TradingPolicy,
-    artifact_db: ArtifactDatabase,
-    object_store: ObjectStore,
-    spool: ArtifactSpool,
-) -> Iterator[dg.AssetCheckResult]:
-    stage = _Stage(context, artifact_db, object_store, spool)
-    if stage.wants("llm_analysis"):
-        yield from stage.read("llm_analysis")
-    if stage.wants("trading_signal"):
-        signal = yield from stage.read("trading_signal")
-        assert signal is None or isinstance(signal, TradingSignal)
-        yield from stage.rule(
-            "trading_signal_levels",
-            "trading_signal",
-            signal,
-            lambda: quality.signal_level_problems(signal, policy.min_risk_reward),
-            lambda: f"{signal.action.value} levels valid",
-        )
-    stage.record()
 
 
-@dg.multi_asset_check(
-    name="execution_stored_checks",
-    specs=[_stored_spec("order"), _stored_spec("portfolio")],
-    can_subset=True,
-)
-def execution_stored_checks(
-    context: dg.AssetCheckExecutionContext,
-    artifact_db: ArtifactDatabase,
-    object_store: ObjectStore,
-    spool: ArtifactSpool,
-) -> Iterator[dg.AssetCheckResult]:
-    stage = _Stage(context, artifact_db, object_store, spool)
-    for asset in ("order", "portfolio"):
-        if stage.wants(asset):
-            yield from stage.read(asset)
-    stage.record()
+def _stage_check(
+    name: str, assets: Sequence[str], rules: Sequence[Rule]
+) -> dg.AssetChecksDefinition:
+    """One step that reads each of ``assets`` back once (its ``<asset>_stored`` check) and runs
+    the rules on what it read."""
+
+    @dg.multi_asset_check(
+        name=name,
+        specs=[*(_stored_spec(asset) for asset in assets), *(rule.spec() for rule in rules)],
+        can_subset=True,
+    )
+    def _check(
+        context: dg.AssetCheckExecutionContext,
+        policy: TradingPolicy,
+        artifact_db: ArtifactDatabase,
+        object_store: ObjectStore,
+        spool: ArtifactSpool,
+    ) -> Iterator[dg.AssetCheckResult]:
+        stage = _Stage(context, artifact_db, object_store, spool)
+        _, day = symbol_and_date(context.partition_key)
+        inputs = RuleInputs(day=day, min_risk_reward=policy.min_risk_reward)
+        for asset in assets:
+            if stage.wants(asset):
+                value = yield from stage.read(asset)
+                for rule in (r for r in rules if r.asset == asset):
+                    yield from stage.rule(rule, value, inputs)
+        stage.record()
+
+    return _check
 
 
-ASSET_CHECKS = [market_data_checks, chart_checks, signal_checks, execution_stored_checks]
+ASSET_CHECKS = [
+    _stage_check("market_data_checks", ["market_data"], MARKET_DATA_RULES),
+    _stage_check("chart_checks", ["daily_chart", "weekly_chart"], CHART_RULES),
+    _stage_check("signal_checks", ["llm_analysis", "trading_signal"], SIGNAL_RULES),
+    _stage_check("execution_stored_checks", ["order", "portfolio"], ()),
+]
