@@ -37,10 +37,11 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
     object_store: dg.ResourceDependency[ObjectStore]
     # Where an artifact waits when a store stays down through the retries.
     spool: dg.ResourceDependency[ArtifactSpool]
-    write_attempts: int = 4
-    retry_base_seconds: float = 0.5
-    retry_max_seconds: float = 8.0
-    write_timeout_seconds: float = 30.0
+    # WritePolicy's defaults: stated once, there.
+    write_attempts: int = WritePolicy.attempts
+    retry_base_seconds: float = WritePolicy.base_delay_seconds
+    retry_max_seconds: float = WritePolicy.max_delay_seconds
+    write_timeout_seconds: float = WritePolicy.timeout_seconds
 
     # (run id, asset, partition) -> (artifact row, value) of what this run stored. With the
     # in-process executor every step of a run shares this object, so a downstream step takes

@@ -102,10 +102,15 @@ def _flag(name: str, default: bool, r: SettingsReader) -> Setting:
     return Setting(name, raw, default, default, ok=False)
 
 
+def _default(resource: type, field: str) -> Any:
+    """A resource field's own default: the one place a default is stated."""
+    return resource.model_fields[field].default
+
+
 def _set_numbers(r: SettingsReader, resource: type, **variables: str) -> dict[str, Setting]:
     """field -> setting for each variable that is set; unset ones keep the field's own default."""
     return {
-        field: _number(name, resource.model_fields[field].default, r)
+        field: _number(name, _default(resource, field), r)
         for field, name in variables.items()
         if r.get(name)
     }
@@ -214,12 +219,16 @@ def _ibkr(r: SettingsReader) -> IbkrResource:
     """The IBKR connection settings; only used when MARKET_DATA_SOURCE or TRADING_MODE is ibkr."""
     return r.build(
         IbkrResource,
-        host=_text("IBKR_HOST", "127.0.0.1", r),
-        port=_number("IBKR_PORT", 7497, r),
-        client_id=_number("IBKR_CLIENT_ID", 1, r),
-        account=_text("IBKR_ACCOUNT", "", r),
-        connect_timeout_seconds=_number("IBKR_CONNECT_TIMEOUT", 10.0, r),
-        request_timeout_seconds=_number("IBKR_REQUEST_TIMEOUT", 30.0, r),
+        host=_text("IBKR_HOST", _default(IbkrResource, "host"), r),
+        account=_text("IBKR_ACCOUNT", _default(IbkrResource, "account"), r),
+        **_set_numbers(
+            r,
+            IbkrResource,
+            port="IBKR_PORT",
+            client_id="IBKR_CLIENT_ID",
+            connect_timeout_seconds="IBKR_CONNECT_TIMEOUT",
+            request_timeout_seconds="IBKR_REQUEST_TIMEOUT",
+        ),
     )
 
 
@@ -264,10 +273,14 @@ def _resources(r: SettingsReader) -> dict[str, Any]:
             database=database,
             object_store=object_store,
             spool=spool,
-            write_attempts=_number("STORAGE_WRITE_ATTEMPTS", 4, r),
-            retry_base_seconds=_number("STORAGE_RETRY_BASE_SECONDS", 0.5, r),
-            retry_max_seconds=_number("STORAGE_RETRY_MAX_SECONDS", 8.0, r),
-            write_timeout_seconds=_number("STORAGE_WRITE_TIMEOUT_SECONDS", 30.0, r),
+            **_set_numbers(
+                r,
+                ArtifactIOManager,
+                write_attempts="STORAGE_WRITE_ATTEMPTS",
+                retry_base_seconds="STORAGE_RETRY_BASE_SECONDS",
+                retry_max_seconds="STORAGE_RETRY_MAX_SECONDS",
+                write_timeout_seconds="STORAGE_WRITE_TIMEOUT_SECONDS",
+            ),
         ),
         "watchlist": r.build(
             WatchlistResource,
