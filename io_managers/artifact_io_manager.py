@@ -24,7 +24,7 @@ from sql.migrate import SCHEMA_ERRORS
 from trading_assets.check_catalog import BLOCKING_CHECKS, fix_for
 from trading_assets.evaluation.models import PlotImage, Scorecard
 from trading_assets.models import ChartImage
-from trading_assets.partitions import DATE_DIMENSION, SYMBOL_DIMENSION
+from trading_assets.partitions import DATE_DIMENSION, SYMBOL_DIMENSION, symbol_and_date
 
 # Values of assets over every symbol and day (not symbol-day partitioned).
 _UNPARTITIONED_VALUES = (Scorecard, PlotImage)
@@ -209,10 +209,10 @@ def _symbol_day(
             f"and '{SYMBOL_DIMENSION}' (trading_assets/partitions.py: symbol_day)"
         )
     try:
-        day = dt.date.fromisoformat(dimensions[DATE_DIMENSION])
+        symbol, day = symbol_and_date(key)
     except ValueError as exc:
         raise ValueError(
             f"asset {asset_name} partition {key}: the {DATE_DIMENSION} key "
             f"{dimensions[DATE_DIMENSION]!r} is not a YYYY-MM-DD date"
         ) from exc
-    return dimensions[SYMBOL_DIMENSION], day, str(key)
+    return symbol, day, str(key)
