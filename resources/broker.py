@@ -15,8 +15,8 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 
 from resources.ibkr import LIVE_PORTS, PAPER_PORTS, IbkrResource
+from resources.ibkr_broker import IbkrBroker
 from trading_assets.execution.costs import CostModel
-from trading_assets.execution.ibkr_broker import IbkrBroker
 from trading_assets.execution.paper_broker import PaperBroker
 from trading_assets.execution.venue import Venue
 

@@ -200,8 +200,8 @@ def _gateway_session(
     session: Any, mode: str | None, data: bool, watchlist: Any, now: dt.datetime
 ) -> str:
     from resources.ibkr import mask_account
+    from resources.ibkr_broker import IbkrBroker
     from trading_assets.calendar import latest_completed_session
-    from trading_assets.execution.ibkr_broker import IbkrBroker
 
     if mode is not None:
         # The broker's own judgement: IbkrError when the account is not of the mode's kind.

@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 
+from resources import ibkr_broker
 from resources.broker import BrokerResource
 from resources.ibkr import IbkrError, IbkrPositionChangedError
 from tests.ibkr.conftest import LATEST, Materialize, buy_signal, checks, wired
 from tests.ibkr.fake_ib import FILLS_FIRST, FakeGateway, market_bars
 from trading_assets.calendar import previous_session
-from trading_assets.execution import gates, ibkr_broker
+from trading_assets.execution import gates
 from trading_assets.execution.placement import OrderRequest, place_once
 from trading_assets.execution.rules import RiskLimits
 from trading_assets.models import MarketData, OrderDecision, OrderSide, TradingSignal
