@@ -8,16 +8,12 @@ backoff with jitter, so every wait and every attempt is logged and counted in th
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import email.utils
 import ipaddress
-import json
 import logging
-import math
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -25,12 +21,19 @@ from urllib.parse import urlsplit, urlunsplit
 import dagster as dg
 from pydantic import Field
 
+from resources.llm_errors import (
+    call_error,
+    error_code,
+    redact,
+    retry_after_seconds,
+    server_message,
+)
 from trading_assets.analysis import offline
+from trading_assets.analysis.adapters import AnthropicChat, OpenAIChat, offline_analysis
 from trading_assets.analysis.conversation import (
     AnalysisFailedError,
     Chat,
     LlmCallError,
-    Reply,
     converse,
 )
 from trading_assets.analysis.pricing import (
@@ -41,14 +44,12 @@ from trading_assets.analysis.pricing import (
     price_for,
 )
 from trading_assets.analysis.request import AnalysisRequest, build_request
-from trading_assets.analysis.schema import SCHEMA_NAME, strict_schema
 from trading_assets.models import LlmAnalysis
 
 if TYPE_CHECKING:
     # The SDKs take seconds to import: loaded on the first real call, not when the code
     # location loads (the offline analyst, the default, never needs them).
-    import anthropic
-    import openai
+    pass
 
 __all__ = [
     "AnalysisFailedError",
@@ -56,7 +57,6 @@ __all__ = [
     "LlmConfigError",
     "LlmResource",
     "is_local_base_url",
-    "retry_after_seconds",
 ]
 
 SUPPORTED_PROVIDERS = ("offline", "openai", "anthropic")
@@ -70,7 +70,6 @@ DEFAULT_BASE_URLS = {
     "anthropic": "https://api.anthropic.com",
 }
 KEY_VARIABLES = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
-TOOL_NAME = "record_signal"
 UNPRICED_LOCAL = "unpriced: a local server's model not in the price table, cost recorded as 0"
 # For the cost estimate before a backfill: the prompt plus two charts is about 4-5k tokens.
 ESTIMATED_INPUT_TOKENS = 6000
@@ -266,7 +265,7 @@ class LlmResource(dg.ConfigurableResource):
         AnalysisFailedError, carrying every raw response, when the answers are not usable.
         """
         if request.provider == "offline":
-            return _offline_analysis(request)
+            return offline_analysis(request)
         price = self.model_price(request.provider, request.model)
         with self._chat(request, log or _logger) as chat:
             return converse(chat, request, price)
@@ -317,7 +316,7 @@ class LlmResource(dg.ConfigurableResource):
     @contextmanager
     def _chat(self, request: AnalysisRequest, log: Log) -> Iterator[Chat]:
         with self._sdk(request.provider, log) as (client, call):
-            chat = _OpenAIChat if request.provider == "openai" else _AnthropicChat
+            chat = OpenAIChat if request.provider == "openai" else AnthropicChat
             yield chat(client, request, self.max_output_tokens, call)
 
     def _call(
@@ -337,19 +336,19 @@ class LlmResource(dg.ConfigurableResource):
                 return result, attempt - 1, (time.perf_counter() - started) * 1000
             reason, retryable, wait = self._diagnose(failure, provider, base_url)
             if not retryable:
-                raise _call_error(reason, secret)
+                raise call_error(reason, secret)
             if attempt == self.max_attempts:
                 gave_up = f"{reason}; gave up after {attempt} attempts (LLM_MAX_ATTEMPTS)"
-                raise _call_error(gave_up, secret)
+                raise call_error(gave_up, secret)
             if wait is not None and wait > self.max_retry_after_seconds:
                 too_long = (
                     f"{reason}; the server asks to wait {wait:.0f} s, longer than the "
                     f"{self.max_retry_after_seconds:g} s a run waits: try again later"
                 )
-                raise _call_error(too_long, secret)
+                raise call_error(too_long, secret)
             delay = wait if wait is not None else self._backoff(attempt)
             message = f"{reason}; retry {attempt} of {self.max_attempts - 1} in {delay:.2f} s"
-            log.warning(_redact(message, secret))
+            log.warning(redact(message, secret))
             _sleep(delay)
         raise AssertionError("unreachable: the loop returns or raises")
 
@@ -375,12 +374,12 @@ class LlmResource(dg.ConfigurableResource):
         if isinstance(exc, openai.APIConnectionError | anthropic.APIConnectionError):
             return f"cannot reach {who}: check LLM_API_BASE_URL and the network", True, None
         if isinstance(exc, openai.APIStatusError | anthropic.APIStatusError):
-            status, detail = exc.status_code, _server_message(exc)
+            status, detail = exc.status_code, server_message(exc)
             if status in (401, 403):
                 variable = KEY_VARIABLES[provider]
                 reason = f"{who} rejected the API key (HTTP {status}: {detail}): check {variable}"
                 return reason, False, None
-            if status == 429 and _error_code(exc) == "insufficient_quota":
+            if status == 429 and error_code(exc) == "insufficient_quota":
                 # OpenAI's "out of credit" is a 429 too, but waiting does not fix it.
                 variable = KEY_VARIABLES[provider]
                 reason = (
@@ -401,196 +400,6 @@ class LlmResource(dg.ConfigurableResource):
             return f"{who} rejected the request (HTTP {status}: {detail})", False, None
         unreadable = f"{who} sent an answer the SDK cannot read ({type(exc).__name__}: {exc})"
         return unreadable, False, None
-
-
-class _OpenAIChat:
-    """Chat completions with both charts as base64 data URLs and a strict JSON schema."""
-
-    def __init__(
-        self,
-        client: openai.OpenAI,
-        request: AnalysisRequest,
-        max_tokens: int,
-        call: Callable[[Callable[[], Any]], tuple[Any, int, float]],
-    ) -> None:
-        self._client, self._model, self._max_tokens, self._call = (
-            client,
-            request.model,
-            max_tokens,
-            call,
-        )
-        images = [
-            {"type": "image_url", "image_url": {"url": data_url(png), "detail": "high"}}
-            for png in request.charts.values()
-        ]
-        self.messages: list[dict[str, Any]] = [
-            {"role": "user", "content": [{"type": "text", "text": request.prompt}, *images]}
-        ]
-        self._last = ""
-
-    def send(self) -> Reply:
-        completion, retries, latency_ms = self._call(
-            lambda: self._client.chat.completions.create(
-                model=self._model,
-                messages=self.messages,  # type: ignore[arg-type]
-                response_format={
-                    "type": "json_schema",
-                    "json_schema": {"name": SCHEMA_NAME, "schema": strict_schema(), "strict": True},
-                },
-                max_completion_tokens=self._max_tokens,
-            )
-        )
-        raw = completion.model_dump_json()
-        usage = completion.usage
-        tokens = {
-            "input_tokens": usage.prompt_tokens if usage else 0,
-            "output_tokens": usage.completion_tokens if usage else 0,
-            "latency_ms": latency_ms,
-            "retries": retries,
-        }
-        if not completion.choices:
-            self._last = ""
-            return Reply(text="", raw=raw, stop_reason="no choices", **tokens)
-        choice = completion.choices[0]
-        message = choice.message
-        refusal = message.refusal
-        if refusal is None and choice.finish_reason == "content_filter":
-            refusal = "the provider's content filter withheld the answer"
-        self._last = message.content or ""
-        return Reply(
-            text=self._last,
-            raw=raw,
-            refusal=refusal,
-            truncated=choice.finish_reason == "length",
-            stop_reason=choice.finish_reason,
-            **tokens,
-        )
-
-    def add_repair(self, note: str) -> None:
-        self.messages += [
-            {"role": "assistant", "content": self._last},
-            {"role": "user", "content": note},
-        ]
-
-
-class _AnthropicChat:
-    """Messages with both charts as image blocks, the answer forced through one tool call."""
-
-    def __init__(
-        self,
-        client: anthropic.Anthropic,
-        request: AnalysisRequest,
-        max_tokens: int,
-        call: Callable[[Callable[[], Any]], tuple[Any, int, float]],
-    ) -> None:
-        self._client, self._model, self._max_tokens, self._call = (
-            client,
-            request.model,
-            max_tokens,
-            call,
-        )
-        # Anthropic reads images best when they come before the text that refers to them.
-        images = [
-            {
-                "type": "image",
-                "source": {
-                    "type": "base64",
-                    "media_type": "image/png",
-                    "data": base64.b64encode(png).decode("ascii"),
-                },
-            }
-            for png in request.charts.values()
-        ]
-        self.messages: list[dict[str, Any]] = [
-            {"role": "user", "content": [*images, {"type": "text", "text": request.prompt}]}
-        ]
-        self._tool = {
-            "name": TOOL_NAME,
-            "description": "Record the trading signal read from the two charts.",
-            "input_schema": strict_schema(),
-        }
-        self._last_content: list[dict[str, Any]] = []
-        self._last_tool_id: str | None = None
-
-    def send(self) -> Reply:
-        message, retries, latency_ms = self._call(
-            lambda: self._client.messages.create(
-                model=self._model,
-                max_tokens=self._max_tokens,
-                messages=self.messages,  # type: ignore[arg-type]
-                tools=[self._tool],  # type: ignore[list-item]
-                tool_choice={"type": "tool", "name": TOOL_NAME},
-            )
-        )
-        tool = next(
-            (b for b in message.content if b.type == "tool_use" and b.name == TOOL_NAME), None
-        )
-        said = " ".join(b.text for b in message.content if b.type == "text").strip()
-        refusal = None
-        if message.stop_reason == "refusal":
-            refusal = said or "stop_reason refusal"
-        elif tool is None and message.stop_reason != "max_tokens":
-            refusal = f"no {TOOL_NAME} tool call" + (f"; it wrote: {said}" if said else "")
-        if tool is not None:
-            self._last_tool_id = tool.id
-            self._last_content = [
-                {"type": "tool_use", "id": tool.id, "name": tool.name, "input": tool.input}
-            ]
-        else:
-            self._last_tool_id = None
-            self._last_content = [{"type": "text", "text": said or "(no answer)"}]
-        return Reply(
-            text=json.dumps(tool.input) if tool is not None else "",
-            raw=message.model_dump_json(),
-            refusal=refusal,
-            truncated=message.stop_reason == "max_tokens",
-            stop_reason=message.stop_reason,
-            input_tokens=message.usage.input_tokens,
-            output_tokens=message.usage.output_tokens,
-            latency_ms=latency_ms,
-            retries=retries,
-        )
-
-    def add_repair(self, note: str) -> None:
-        # A tool call must be answered by its tool_result: the rejection goes back as one.
-        if self._last_tool_id is not None:
-            reply: list[dict[str, Any]] = [
-                {
-                    "type": "tool_result",
-                    "tool_use_id": self._last_tool_id,
-                    "is_error": True,
-                    "content": note,
-                }
-            ]
-        else:
-            reply = [{"type": "text", "text": note}]
-        self.messages += [
-            {"role": "assistant", "content": self._last_content},
-            {"role": "user", "content": reply},
-        ]
-
-
-def _offline_analysis(request: AnalysisRequest) -> LlmAnalysis:
-    started = time.perf_counter()
-    answer = offline.analyse(request.indicators)
-    latency_ms = (time.perf_counter() - started) * 1000
-    return LlmAnalysis(
-        symbol=request.symbol,
-        as_of=request.as_of,
-        provider=request.provider,
-        model_name=request.model,
-        prompt_version=request.prompt_version,
-        prompt=request.prompt,
-        image_sha256=request.image_sha256,
-        response=answer.model_dump_json(indent=2),
-        latency_ms=round(latency_ms, 3),
-        indicators=request.indicators,
-        cache_key=request.cache_key,
-    )
-
-
-def data_url(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def is_local_base_url(url: str) -> bool:
@@ -618,58 +427,3 @@ def shown_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """The wait a response asks for (retry-after-ms, retry-after seconds or HTTP date), or None."""
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value is None:
-            continue
-        try:
-            seconds = float(value) * scale
-        except ValueError:
-            continue
-        if math.isfinite(seconds):
-            return max(seconds, 0.0)
-    value = headers.get("retry-after")
-    if value:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        current = time.time() if now is None else now
-        return max(when.timestamp() - current, 0.0)
-    return None
-
-
-def _server_message(exc: openai.APIStatusError | anthropic.APIStatusError) -> str:
-
-    body = exc.body
-    message = None
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        message = inner.get("message") if isinstance(inner, dict) else inner
-    text = str(message or exc.message or "no message")
-    return text if len(text) <= 300 else text[:300] + "..."
-
-
-def _error_code(exc: openai.APIStatusError | anthropic.APIStatusError) -> str | None:
-    """The error's ``code`` or ``type`` field (OpenAI: code, Anthropic: error.type), if any."""
-
-    body = exc.body
-    inner = body.get("error", body) if isinstance(body, dict) else None
-    if not isinstance(inner, dict):
-        return None
-    code = inner.get("code") or inner.get("type")
-    return str(code) if code else None
-
-
-def _redact(text: str, secret: str) -> str:
-    return text.replace(secret, "***") if secret else text
-
-
-def _call_error(reason: str, secret: str) -> LlmCallError:
-    # Deliberately not chained to the SDK error: ``reason`` already carries its status and server
-    # message, a server may quote the key back in it, and `trading-signals run` prints a failed
-    # step's innermost cause, which must be this message naming the setting to check, not the
-    # SDK's bare "Request timed out.".
-    return LlmCallError(_redact(reason, secret))

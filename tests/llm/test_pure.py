@@ -7,7 +7,8 @@ import email.utils
 
 import pytest
 
-from resources.llm import LlmResource, retry_after_seconds, shown_url
+from resources.llm import LlmResource, shown_url
+from resources.llm_errors import retry_after_seconds
 from trading_assets.analysis.request import build_request
 from trading_assets.analysis.schema import strict_schema
 
