@@ -42,6 +42,8 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
     retry_base_seconds: float = WritePolicy.base_delay_seconds
     retry_max_seconds: float = WritePolicy.max_delay_seconds
     write_timeout_seconds: float = WritePolicy.timeout_seconds
+    # Where `make web` serves the artifact browser: each materialization links to its page.
+    artifact_browser_url: str = "http://127.0.0.1:8000"
 
     # (run id, asset, partition) -> (artifact row, value) of what this run stored. With the
     # in-process executor every step of a run shares this object, so a downstream step takes
@@ -103,13 +105,16 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
         self._stored_this_run[(context.run_id, asset_name, partition_key or "")] = (record, obj)
         metadata: dict[str, dg.MetadataValue] = {
             "artifact_type": dg.MetadataValue.text(record.type),
-            "object_uri": dg.MetadataValue.url(record.object_uri),
+            "object_uri": object_uri_metadata(record.object_uri),
             "size_bytes": dg.MetadataValue.int(record.size_bytes),
             "content_hash": dg.MetadataValue.text(record.content_hash),
             "spooled": dg.MetadataValue.bool(result.spooled is not None),
         }
         if record.id is not None:
             metadata["artifact_id"] = dg.MetadataValue.int(record.id)
+            metadata["artifact_page"] = dg.MetadataValue.url(
+                f"{self.artifact_browser_url.rstrip('/')}/artifacts/{record.id}"
+            )
         if result.spooled is not None and result.spool_path is not None:
             # Not in the stores yet: the `<asset>_stored` check fails until it is reconciled.
             metadata["spool_entry"] = dg.MetadataValue.path(str(result.spool_path))
@@ -138,7 +143,7 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
         context.add_input_metadata(
             {
                 "artifact_id": dg.MetadataValue.int(record.id),
-                "object_uri": dg.MetadataValue.url(record.object_uri),
+                "object_uri": object_uri_metadata(record.object_uri),
                 "written_by_run": dg.MetadataValue.text(record.execution_id or ""),
             }
         )
@@ -156,6 +161,14 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
         )
         if problem is not None:
             raise dg.Failure(description=problem, allow_retries=False)
+
+
+def object_uri_metadata(uri: str) -> dg.MetadataValue:
+    """A link only where a browser can follow one: a file:// or s3:// object is text to copy
+    (a browser opens neither; the artifact_page link shows the artifact)."""
+    if uri.startswith(("http://", "https://")):
+        return dg.MetadataValue.url(uri)
+    return dg.MetadataValue.text(uri)
 
 
 def _blocking_checks(context: dg.InputContext) -> tuple[str, ...]:

@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import dagster as dg
 
@@ -281,6 +282,9 @@ def _resources(r: SettingsReader) -> dict[str, Any]:
                 retry_max_seconds="STORAGE_RETRY_MAX_SECONDS",
                 write_timeout_seconds="STORAGE_WRITE_TIMEOUT_SECONDS",
             ),
+            artifact_browser_url=_text(
+                "ARTIFACT_BROWSER_URL", _default(ArtifactIOManager, "artifact_browser_url"), r
+            ),
         ),
         "watchlist": r.build(
             WatchlistResource,
@@ -367,6 +371,18 @@ def _resources(r: SettingsReader) -> dict[str, Any]:
     return resources
 
 
+def _browser_url_problem(raw: str) -> str | None:
+    """ARTIFACT_BROWSER_URL is the base of links in the Dagster UI: http(s), host, no query."""
+    parts = urlsplit(raw)
+    if parts.scheme in ("http", "https") and parts.netloc and not (parts.query or parts.fragment):
+        return None
+    return (
+        f"ARTIFACT_BROWSER_URL={mask_url(raw)!r} is not an http(s) URL: use the address the "
+        f"artifact browser (`make web`) is reached at, e.g. ARTIFACT_BROWSER_URL="
+        f"{_default(ArtifactIOManager, 'artifact_browser_url')}"
+    )
+
+
 def _check_places_and_times(r: SettingsReader) -> None:
     """What no resource validates: folders and free space, URLs, the cron, the start date."""
     data_raw = r.get("TRADING_DATA_DIR")
@@ -377,6 +393,8 @@ def _check_places_and_times(r: SettingsReader) -> None:
         r.problem(database_url_problem(database))
     if webhook := r.get("ALERT_WEBHOOK_URL"):
         r.problem(webhook_problem(webhook))
+    if browser := r.get("ARTIFACT_BROWSER_URL"):
+        r.problem(_browser_url_problem(browser))
     r.problem(cron_problem(r.get("WORKFLOW_SCHEDULE") or DEFAULT_CRON))
     r.attempt(lambda: parse_start_date(r.get("TRADING_START_DATE") or DEFAULT_START_DATE))
     # The partitions are built from the process environment when the code is imported.

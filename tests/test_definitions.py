@@ -17,11 +17,10 @@ EXPECTED_EDGES = {
     ("market_data", "order"),
     ("order", "portfolio"),
 }
-# Not a SPEC asset: MLflow tracking (issue 6) reads all seven after the fact, so it hangs below
-# them and nothing in the trading graph waits for it.
-TRACKING_EDGES = {(parent, "mlflow_run") for parent in
-                  ("market_data", "daily_chart", "weekly_chart", "llm_analysis",
-                   "trading_signal", "order", "portfolio")}
+# Not a SPEC asset: MLflow tracking (issue 6) reads all seven after the fact from the stores; one
+# edge below portfolio, which comes after the other six, and nothing in the trading graph waits
+# for it.
+TRACKING_EDGES = {("portfolio", "mlflow_run")}
 # The evaluation group (issue 12) reads bars after the decision; nothing in the trading graph
 # depends on it.
 EVALUATION_EDGES = {
@@ -57,6 +56,9 @@ def test_seven_assets_with_spec_lineage_plus_tracking(data_env: dict[str, str]) 
     }
     assert edges == EXPECTED_EDGES | TRACKING_EDGES | EVALUATION_EDGES
     assert not any(parent == "mlflow_run" for parent, _ in edges)
+    # Still after all seven, in every run that has it.
+    mlflow_run = dg.AssetKey("mlflow_run")
+    assert {a.key for a in ASSETS} <= graph.get_ancestor_asset_keys(mlflow_run)
     decision = {a.key.to_user_string() for a in ASSETS}
     evaluation = {"signal_outcome", *SCORECARD_ASSETS}
     assert not any(p in evaluation and c in decision for p, c in edges)  # no look-ahead

@@ -85,7 +85,15 @@ def test_materialization_metadata_has_artifact_uri_size_and_thumbnail(
     # mlflow_run (tests/tracking) logs to MLflow after the seven; it stores no artifact row.
     assert set(by_asset) == {*ARTIFACT_TYPES, "mlflow_run"}
     for name in ARTIFACT_TYPES:
-        assert {"artifact_id", "object_uri", "size_bytes"} <= set(by_asset[name])
+        entries = by_asset[name]
+        assert {"artifact_id", "object_uri", "size_bytes"} <= set(entries)
+        # The artifact browser's page for the row; a local object is text, not a dead link.
+        assert entries["artifact_page"] == dg.MetadataValue.url(
+            f"http://127.0.0.1:8000/artifacts/{entries['artifact_id'].value}"
+        )
+        assert isinstance(entries["object_uri"], dg.TextMetadataValue)
+    # Numbers the Plots tab can chart across partitions.
+    assert isinstance(by_asset["trading_signal"]["confidence_score"], dg.FloatMetadataValue)
     thumbnail = by_asset["daily_chart"]["thumbnail"].value
     assert "data:image/png;base64," in thumbnail
 

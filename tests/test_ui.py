@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -82,3 +83,45 @@ def test_ui_shows_the_graph_and_the_partitions_run_materialized(webserver: int) 
         "market_data", "daily_chart", "weekly_chart"}
     for name in ("market_data", "daily_chart", "portfolio"):
         assert by_key[name]["partitionStats"]["numMaterialized"] == 1
+
+
+def _lines_until(proc: subprocess.Popen[str], marker: str, seconds: float) -> list[str]:
+    """The process's output lines up to the first that contains ``marker`` (or the deadline)."""
+    lines: list[str] = []
+    assert proc.stdout is not None
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")),
+                              daemon=True)
+    reader.start()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not any(marker in line for line in lines):
+        assert proc.poll() is None, "".join(lines)[-3000:]
+        time.sleep(0.2)
+    return list(lines)
+
+
+@pytest.mark.integration
+def test_make_ui_starts_without_a_warning_and_names_the_artifact_browser(tmp_path: Path) -> None:
+    home, data, port = tmp_path / "home", tmp_path / "data", _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADING_", "PYTHONWARN"))}
+    env |= {"DAGSTER_HOME": str(home), "TRADING_DATA_DIR": str(data)}
+    proc = subprocess.Popen(
+        ["make", "--no-print-directory", "ui", f"UI_PORT={port}"], cwd=REPO, env=env,
+        start_new_session=True, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        lines = _lines_until(proc, "Serving dagster-webserver", 120)
+        nodes = _graphql(port, "{ assetNodes { assetKey { path } } }")["data"]["assetNodes"]
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=15)
+    out = "".join(lines)
+    assert f"Dagster UI: http://127.0.0.1:{port}" in out
+    assert "artifact browser: http://127.0.0.1:8000 (make web)" in out
+    # Neither the foreign dagster.yaml notice nor Dagster's "use dg dev" one.
+    assert "WARNING" not in out and "Warning" not in out, out
+    assert "order" in {n["assetKey"]["path"][0] for n in nodes}  # the code location loaded
+    assert (home / "dagster.yaml").exists() and not (home / "data").exists()

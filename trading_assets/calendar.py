@@ -19,6 +19,8 @@ warnings.filterwarnings("ignore", category=pd.errors.Pandas4Warning, module="exc
 
 EXCHANGE = "XNYS"
 TIMEZONE = "America/New_York"
+# The regular close, New York time: a day's date partition opens then, after an early close too.
+REGULAR_CLOSE = dt.time(16)
 
 # exchange_calendars sets no lower bound for XNYS (bound_min() is None): the calendar can be built
 # from the first midnight pandas' nanosecond timestamps can hold. Only before that is there none.
@@ -138,14 +140,22 @@ def weekday_holidays(start: dt.date, end: dt.date) -> list[dt.date]:
     return [d.date() for d in weekdays if d not in sessions]
 
 
+def _completes_at(cal: xcals.ExchangeCalendar, session: pd.Timestamp) -> pd.Timestamp:
+    """When a session counts as closed: its close, and not before REGULAR_CLOSE, when its date
+    partition opens (an early close at 13:00 counts from 16:00)."""
+    regular = pd.Timestamp(dt.datetime.combine(session.date(), REGULAR_CLOSE), tz=TIMEZONE)
+    return max(cal.session_close(session), regular.tz_convert("UTC"))
+
+
 def latest_completed_session(now: dt.datetime) -> dt.date:
-    """The most recent session whose close is at or before ``now`` (an aware datetime)."""
+    """The most recent session that has closed at ``now`` (an aware datetime): its close is past,
+    and so is REGULAR_CLOSE on its day, so it is a date partition already."""
     if now.tzinfo is None:
         raise ValueError("latest_completed_session needs a timezone-aware datetime")
     ts = pd.Timestamp(now).tz_convert("UTC")
     cal = _calendar(_back(ts.date(), 14))
     session = cal.minute_to_session(ts, direction="previous")
-    if cal.session_close(session) > ts:
+    if _completes_at(cal, session) > ts:
         session = cal.previous_session(session)
     return session.date()
 
@@ -167,7 +177,8 @@ def check_closed_session(day: dt.date, now: dt.datetime) -> None:
         )
     latest = latest_completed_session(now)
     if day > latest:
+        closes = _completes_at(_calendar(day), pd.Timestamp(day))
         raise ValueError(
-            f"{day} has not closed yet (the latest closed trading day is {latest}): "
-            "bars for it would be incomplete"
+            f"{day} has not closed yet: run it from {closes.tz_convert(TIMEZONE):%H:%M} New York "
+            f"time ({closes:%H:%M} UTC) that day; the latest closed trading day is {latest}"
         )

@@ -273,6 +273,15 @@ def _stage_check(
         object_store: ObjectStore,
         spool: ArtifactSpool,
     ) -> Iterator[dg.AssetCheckResult]:
+        if not context.has_partition_key:
+            # "Execute all" on an asset's checks (Dagster UI) runs them without a partition:
+            # there is no symbol-day artifact to judge, and nothing to fail or alert about.
+            context.log.warning(
+                f"{name} judges one symbol-day's stored artifacts, and this run has no partition: "
+                "nothing was checked. Pick a partition (or materialize the asset for one): its "
+                "checks run with it"
+            )
+            return
         stage = _Stage(context, artifact_db, object_store, spool)
         _, day = symbol_and_date(context.partition_key)
         inputs = RuleInputs(day=day, min_risk_reward=policy.min_risk_reward)

@@ -11,6 +11,7 @@ from resources.settings_check import SettingError
 from trading_assets.calendar import (
     EARLIEST_DAY,
     EXCHANGE,
+    REGULAR_CLOSE,
     TIMEZONE,
     calendar_bounds,
     extend_back_to,
@@ -92,15 +93,19 @@ def _trading_day_partitions(start: str) -> dg.TimeWindowPartitionsDefinition:
     # Built once here, from far enough back for the partitions and the history before them.
     extend_back_to(start_day)
     last = _last_day_for(start_day, start)
+    # A day's window starts at its close and end_offset=1 adds the window holding now, so the last
+    # key ("Latest" in the UI) is the latest closed session: the UI rebuilds the partitions from
+    # cron, offset and exclusions, so an end computed at load would go stale. Early closes count
+    # from 16:00 too (latest_completed_session). On a holiday's evening Dagster skips the excluded
+    # window and offers the next session, which market_data refuses in one line until it closes.
     return dg.TimeWindowPartitionsDefinition(
-        cron_schedule="0 0 * * 1-5",
+        cron_schedule=f"{REGULAR_CLOSE.minute} {REGULAR_CLOSE.hour} * * 1-5",
         start=start_day.isoformat(),
         fmt="%Y-%m-%d",
         timezone=TIMEZONE,
-        # The running day is a valid key; the CLI and schedule only pick closed sessions.
         end_offset=1,
         exclusions=[
-            dt.datetime.combine(d, dt.time()) for d in weekday_holidays(start_day, last)
+            dt.datetime.combine(d, REGULAR_CLOSE) for d in weekday_holidays(start_day, last)
         ],
     )
 

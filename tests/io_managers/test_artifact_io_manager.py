@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from io_managers.artifact_io_manager import ArtifactIOManager
+from io_managers.artifact_io_manager import ArtifactIOManager, object_uri_metadata
 from io_managers.artifact_store import ArtifactStore
 from io_managers.errors import ArtifactNotFoundError, CorruptArtifactError
 from resources.database import ArtifactDatabase
@@ -177,13 +177,45 @@ def test_output_metadata_names_the_artifact_and_charts_get_a_thumbnail(
     for asset, entries in metadata.items():
         row = database.get(entries["artifact_id"].value)
         assert row is not None and row.step_name == asset
-        assert entries["object_uri"].value == row.object_uri
+        assert entries["object_uri"] == dg.MetadataValue.text(row.object_uri)  # file://: text
+        assert entries["artifact_page"] == dg.MetadataValue.url(
+            f"http://127.0.0.1:8000/artifacts/{row.id}"
+        )
         assert entries["size_bytes"].value == row.size_bytes
         assert entries["content_hash"].value == row.content_hash
     thumbnail = metadata["daily_chart"]["thumbnail"]
     assert isinstance(thumbnail, dg.MarkdownMetadataValue)
     assert thumbnail.value.startswith("![chart](data:image/png;base64,")
     assert "thumbnail" not in metadata["trading_signal"]
+
+
+def test_the_artifact_page_link_follows_the_configured_browser(
+    tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    io_manager = ArtifactIOManager(
+        database=ArtifactDatabase(url=f"sqlite:///{tmp_path}/a.db"),
+        object_store=LocalObjectStore(root=str(tmp_path / "objects")),
+        artifact_browser_url="https://artifacts.example.com/",
+    )
+    result = _materialize(io_manager, instance, selection=[market_data])
+    (event,) = result.get_asset_materialization_events()
+    metadata = event.materialization.metadata
+    assert metadata["artifact_page"].value == (
+        f"https://artifacts.example.com/artifacts/{metadata['artifact_id'].value}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("uri", "kind"),
+    [
+        ("file:///srv/data/objects/market_data/x.parquet", dg.TextMetadataValue),
+        ("s3://trading-artifacts/market_data/x.parquet", dg.TextMetadataValue),
+        ("https://minio.example.com/trading-artifacts/x.parquet", dg.UrlMetadataValue),
+    ],
+)
+def test_object_uri_is_a_link_only_where_a_browser_can_open_it(uri: str, kind: type) -> None:
+    value = object_uri_metadata(uri)
+    assert isinstance(value, kind) and value.value == uri
 
 
 def test_missing_upstream_artifact_says_what_to_materialize(

@@ -115,6 +115,10 @@ BAD_SETTINGS = [
      "ALERT_WEBHOOK_URL='(hidden)' is not an http(s) URL: use e.g. ALERT_WEBHOOK_URL=https://"),
     ({"ALERT_WEBHOOK_URL": f"ftp://hooks.example/{WEBHOOK_TOKEN}"},
      "ALERT_WEBHOOK_URL='ftp://hooks.example/...' is not an http(s) URL"),
+    # the base of the artifact_page links in the Dagster UI
+    ({"ARTIFACT_BROWSER_URL": "browser:8000"},
+     "ARTIFACT_BROWSER_URL='browser:8000' is not an http(s) URL: use the address the artifact "
+     "browser (`make web`) is reached at, e.g. ARTIFACT_BROWSER_URL=http://127.0.0.1:8000"),
 ]
 
 
@@ -268,3 +272,14 @@ def test_an_explicit_mapping_is_taken_as_is(data_env: dict[str, str]) -> None:
     assert resources["broker"].trading_mode() == "ibkr-paper"
     assert resources["evaluation"].exit_after_sessions == 7
     assert isinstance(resources["broker"].ibkr.port, int)
+
+
+def test_the_artifact_browser_url_defaults_to_make_web_and_can_be_set(
+    data_env: dict[str, str],
+) -> None:
+    default = resources_from_environment(data_env)["io_manager"]
+    assert default.artifact_browser_url == "http://127.0.0.1:8000"
+    env = {**data_env, "ARTIFACT_BROWSER_URL": "https://artifacts.example.com"}
+    assert check_settings(env) == []
+    io_manager = resources_from_environment(env)["io_manager"]
+    assert io_manager.artifact_browser_url == "https://artifacts.example.com"

@@ -81,6 +81,7 @@ def _outage_stops_at_market_data(result: dg.ExecuteInProcessResult) -> None:
     assert set(materialized) == {"market_data"}
     meta = materialized["market_data"]
     assert meta["spooled"] is True and "artifact_id" not in meta
+    assert "artifact_page" not in meta  # no row yet: the artifact browser has no page for it
     assert "could not be stored after retries" in meta["spool_reason"]
     checks = _checks(result)
     assert checks["market_data_stored"] is False

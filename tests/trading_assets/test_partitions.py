@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 import numpy as np
@@ -12,6 +13,8 @@ import pytest
 
 from resources.settings_check import SettingError
 from trading_assets.calendar import (
+    REGULAR_CLOSE,
+    TIMEZONE,
     check_closed_session,
     is_trading_day,
     latest_completed_session,
@@ -64,6 +67,56 @@ def test_latest_completed_session_waits_for_the_close() -> None:
     assert latest_completed_session(after_close) == dt.date(2026, 11, 20)
     monday_morning = dt.datetime(2026, 11, 23, 9, 0, tzinfo=NY)
     assert latest_completed_session(monday_morning) == dt.date(2026, 11, 20)
+
+
+def test_an_early_close_counts_from_the_regular_close_as_its_partition_does() -> None:
+    black_friday = dt.date(2026, 11, 27)  # closes at 13:00
+    assert latest_completed_session(dt.datetime(2026, 11, 27, 15, 59, tzinfo=NY)) == dt.date(
+        2026, 11, 25
+    )
+    assert latest_completed_session(dt.datetime(2026, 11, 27, 16, 0, tzinfo=NY)) == black_friday
+
+
+def _instants() -> list[dt.datetime]:
+    """Every 30 minutes, and a minute each side of 16:00, through weeks with a holiday on a
+    Monday, a Thursday and a Friday, early closes and both DST changes."""
+    weeks = [dt.date(2026, 1, 12), dt.date(2026, 3, 2), dt.date(2026, 3, 30),
+             dt.date(2026, 10, 26), dt.date(2026, 11, 23), dt.date(2026, 12, 21)]
+    ny, out = ZoneInfo(TIMEZONE), []
+    for monday in weeks:
+        for day in (monday + dt.timedelta(days=i) for i in range(7)):
+            out += [dt.datetime.combine(day, dt.time(h, m), ny) for h in range(24) for m in (0, 30)]
+            out.append(dt.datetime.combine(day, dt.time(15, 59), ny))
+    return out
+
+
+def test_the_latest_date_partition_is_the_latest_closed_session() -> None:
+    """What "Latest" picks in the Materialize dialog: the UI's partitions at that moment."""
+    leaked = 0
+    for now in _instants():
+        latest = latest_completed_session(now)
+        with dg.partition_loading_context(now):
+            last = dt.date.fromisoformat(trading_day.get_last_partition_key() or "")
+            # What the CLI and the schedule pick is always a partition already.
+            assert trading_day.has_partition_key(latest.isoformat()), now
+        if last == latest:
+            continue
+        # An exchange holiday's evening: Dagster skips its excluded window and offers the next
+        # session, which market_data refuses in one line until it closes.
+        holidays = [d for d in weekday_holidays(latest, last) if d <= now.date()]
+        assert holidays, f"at {now} the UI offers {last}, not closed, and it is no holiday"
+        assert now >= dt.datetime.combine(holidays[-1], REGULAR_CLOSE, ZoneInfo(TIMEZONE)), now
+        assert last == _sessions_after(latest)[0], now
+        with pytest.raises(ValueError, match=rf"^{last} has not closed yet: run it from 16:00 "):
+            check_closed_session(last, now)
+        leaked += 1
+    # Holiday evenings only (these weeks have five holidays); midnight windows with end_offset=1
+    # offered the running day on every weekday before the close.
+    assert leaked / len(_instants()) < 0.2
+
+
+def _sessions_after(day: dt.date) -> list[dt.date]:
+    return [d.date() for d in sessions_between(day + dt.timedelta(days=1), day + dt.timedelta(10))]
 
 
 @pytest.mark.parametrize(

@@ -117,8 +117,9 @@ def analysis_metadata(analysis: LlmAnalysis) -> dict[str, Any]:
         ),
         "input_tokens": analysis.input_tokens,
         "output_tokens": analysis.output_tokens,
-        "latency_ms": analysis.latency_ms,
-        "cost_usd": analysis.cost_usd,
+        "latency_ms": round(analysis.latency_ms, 1),
+        # Micro-dollars: a call costs fractions of a cent.
+        "cost_usd": round(analysis.cost_usd, 6),
         "priced": analysis.priced,
         "cached": analysis.cached,
         "requests": len(analysis.attempts),
@@ -143,17 +144,27 @@ def trading_signal(
     signal = build_signal(
         llm_analysis, min_confidence=policy.min_confidence, symbol=symbol, as_of=day
     )
-    context.add_output_metadata(
-        {
-            "action": signal.action.value,
-            "confidence": f"{signal.confidence_level.value} ({signal.confidence_score:g})",
-            "actionable": signal.actionable,
-            "entry": signal.entry_price,
-            "stop_loss": signal.stop_loss,
-            "take_profit": signal.take_profit,
-            "risk_reward": signal.risk_reward_ratio,
-            "model": f"{signal.provider}/{signal.model_name}",
-            "reasoning": dg.MetadataValue.md(signal.reasoning),
-        }
-    )
+    context.add_output_metadata(signal_metadata(signal))
     return signal
+
+
+def two_decimals(value: float | None) -> float | None:
+    """A price in cents or a ratio to 2 decimals, as people read it (the artifact keeps all)."""
+    return None if value is None else round(value, 2)
+
+
+def signal_metadata(signal: TradingSignal) -> dict[str, Any]:
+    """The decision to read, and as numbers the Plots tab can chart over the partitions."""
+    return {
+        "action": signal.action.value,
+        "confidence": f"{signal.confidence_level.value} ({signal.confidence_score:g})",
+        "confidence_score": float(signal.confidence_score),
+        "actionable": signal.actionable,
+        "entry": two_decimals(signal.entry_price),
+        "stop_loss": two_decimals(signal.stop_loss),
+        "take_profit": two_decimals(signal.take_profit),
+        "risk_reward": two_decimals(signal.risk_reward_ratio),
+        "position_size_pct": two_decimals(signal.position_size_pct),
+        "model": f"{signal.provider}/{signal.model_name}",
+        "reasoning": dg.MetadataValue.md(signal.reasoning),
+    }

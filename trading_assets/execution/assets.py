@@ -7,6 +7,7 @@ check stops ``portfolio`` and fails the run so someone looks.
 
 import datetime as dt
 import warnings
+from typing import Any
 
 import dagster as dg
 
@@ -137,14 +138,7 @@ def order(
         context.log.info(f"{symbol} {day}: no order ({decision.reason})")
     return dg.MaterializeResult(
         value=decision,
-        metadata={
-            "placed": decision.placed,
-            "reason": decision.reason,
-            "order_ref": decision.order.order_ref if decision.order else order_ref(symbol, day),
-            "mode": mode,
-            "reused_existing": decision.reused_existing,
-            "fills": len(decision.fills),
-        },
+        metadata=order_metadata(decision, symbol, day, mode),
         check_results=[
             dg.AssetCheckResult(
                 check_name=g.name,
@@ -155,6 +149,25 @@ def order(
             for g in results
         ],
     )
+
+
+def order_metadata(
+    decision: OrderDecision, symbol: str, day: dt.date, mode: str
+) -> dict[str, Any]:
+    """What was decided, and the ticket's size and limit as numbers the Plots tab can chart."""
+    ticket = decision.order
+    metadata: dict[str, Any] = {
+        "placed": decision.placed,
+        "reason": decision.reason,
+        "order_ref": ticket.order_ref if ticket else order_ref(symbol, day),
+        "mode": mode,
+        "reused_existing": decision.reused_existing,
+        "fills": len(decision.fills),
+    }
+    if ticket is not None:
+        metadata["quantity"] = float(ticket.quantity)
+        metadata["limit_price"] = round(ticket.limit_price, 2)
+    return metadata
 
 
 def _not_read(symbol: str, day: dt.date, mode: str, why: str) -> PortfolioSnapshot:

@@ -25,10 +25,15 @@ def market_data(
     context: dg.AssetExecutionContext, market_source: MarketDataResource, preflight: Preflight
 ) -> MarketData:
     symbol, day = current_partition(context)
+    try:
+        check_closed_session(day, dt.datetime.now(dt.UTC))
+    except ValueError as exc:
+        # Nothing is broken but the choice of day: one line saying when it can run, no retry, no
+        # traceback of a cause.
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
     # The run's first step: every service the run uses answers, or nothing is fetched.
     preflight.require(context)
     try:
-        check_closed_session(day, dt.datetime.now(dt.UTC))
         data = market_source.fetch(symbol, day, log=context.log)
     except DOMAIN_ERRORS as exc:
         raise no_retry(exc) from exc

@@ -1,7 +1,9 @@
 """The mlflow_run asset: a symbol-day's decision logged as one MLflow run, after the trading graph.
 
-It sits downstream of all seven assets and reads their stored artifacts itself (``deps``, not
-inputs), so MLflow being down or slow can only fail this step: the order and portfolio are already
+It hangs below ``portfolio`` alone, which comes after the other six (it needs the order, which
+needs the signal, the analysis and both charts), and reads all seven stored artifacts itself (a
+``deps`` edge, not inputs): one edge in the lineage graph instead of seven, the same order of
+steps. MLflow being down or slow can only fail this step: the order and portfolio are already
 stored, and the step can be re-materialized alone for the partition once MLflow answers.
 """
 
@@ -13,7 +15,7 @@ from resources.database import ArtifactDatabase
 from resources.mlflow_tracking import MlflowTracking, MlflowTrackingError
 from resources.object_store import ObjectStore
 from trading_assets.partitions import current_partition, symbol_day
-from trading_assets.tracking.record import TRACKED_ASSETS, build_run_spec, load_outcome
+from trading_assets.tracking.record import build_run_spec, load_outcome
 
 
 # One step retry with backoff for a blip; each attempt is bounded by the resource's per-call
@@ -22,7 +24,7 @@ from trading_assets.tracking.record import TRACKED_ASSETS, build_run_spec, load_
     partitions_def=symbol_day,
     group_name="tracking",
     kinds={"mlflow"},
-    deps=list(TRACKED_ASSETS),
+    deps=["portfolio"],
     retry_policy=dg.RetryPolicy(
         max_retries=1, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
     ),
