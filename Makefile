@@ -5,7 +5,7 @@ export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
 export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 
-.PHONY: env run test ui mlflow-ui config lint bench clean
+.PHONY: env run test ui web mlflow-ui config lint bench clean browser-deps
 
 $(CURDIR)/.tools/bin/uv:
 	python3 -m venv $(CURDIR)/.tools
@@ -27,11 +27,36 @@ run: env ## run the whole graph for the latest closed trading day on the embedde
 # 8 min 47 s, 3 workers 7 min 28 s.
 PYTEST_WORKERS ?= 3
 
-test: env ## the test suite
+test: env browser-deps ## the test suite
 	$(UV) run --frozen pytest -q -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
+# The browser tests (tests/web) drive Debian's Chromium through its own chromedriver, so Selenium
+# Manager never downloads a browser. Installed once, as on a fresh machine (root, or sudo).
+CHROMIUM := /usr/bin/chromium
+CHROMEDRIVER := /usr/bin/chromedriver
+
+browser-deps:
+	@if [ ! -x $(CHROMIUM) ] || [ ! -x $(CHROMEDRIVER) ]; then \
+		echo "installing chromium and chromium-driver for the browser tests (apt-get)"; \
+		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$sudo apt-get update && \
+		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y chromium chromium-driver; \
+	fi
+
+# Started from DAGSTER_HOME: `dagster dev` warns of a dagster.yaml in its working directory unless
+# that is DAGSTER_HOME (the repository's is the template `env` copies there), so the data folder,
+# which defaults to ./data, is passed as an absolute path. Dagster's "use dg dev" notice is off:
+# dg is not part of this project.
 ui: env ## the Dagster UI on http://127.0.0.1:3000 (lineage, materialize, backfill)
-	$(UV) run --frozen dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	@echo "Dagster UI: http://127.0.0.1:$(or $(UI_PORT),3000)   artifact browser: http://127.0.0.1:8000 (make web)"
+	@cd $(abspath $(DAGSTER_HOME)) && DAGSTER_HOME=$$(pwd -P) \
+		TRADING_DATA_DIR=$(abspath $(or $(TRADING_DATA_DIR),data)) \
+		PYTHONWARNINGS="$${PYTHONWARNINGS:+$$PYTHONWARNINGS,}ignore:Function \`dev_command\` is superseded" \
+		$(UV) run --frozen --project $(CURDIR) dagster dev -w $(CURDIR)/workspace.yaml \
+		-h 127.0.0.1 -p $(or $(UI_PORT),3000)
+
+web: env ## the artifact browser and REST API on http://127.0.0.1:8000 (docs at /docs)
+	$(UV) run --frozen trading-signals serve $(ARGS)
 
 mlflow-ui: env ## the MLflow UI on http://127.0.0.1:5000 over the local store (data/mlflow.db)
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(UV) run --frozen mlflow ui \

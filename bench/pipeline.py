@@ -28,7 +28,6 @@ import mplfinance as mpf  # noqa: E402
 from matplotlib import pyplot as plt  # noqa: E402
 
 from bench.stats import Figure, median, p95, timed  # noqa: E402
-from io_managers.artifact_store import ArtifactStore  # noqa: E402
 from resources.environment import resources_from_environment  # noqa: E402
 from trading_assets.analysis.answer import build_signal  # noqa: E402
 from trading_assets.backfill import freeze_loaded_heap  # noqa: E402
@@ -127,7 +126,7 @@ def _direct_partition(resources: dict[str, Any], symbol: str, day: dt.date) -> l
     same ``place_once``, the MLflow run) except the asset checks and the chart thumbnails, which
     exist only in Dagster: the ratio charges them to Dagster. Returns the artifact ids written.
     """
-    store = ArtifactStore(resources["artifact_db"], resources["object_store"])
+    store = resources["artifacts"].store()
     llm, policy, broker = resources["llm"], resources["policy"], resources["broker"]
     key = str(partition_key_for(symbol, day))
     run_id = f"direct-{time.time_ns()}"

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import evaluation, pipeline, storage
+from bench import evaluation, pipeline, storage, web
 from bench.stats import Figure, skipped
 
 
@@ -82,7 +82,22 @@ def measure(
     if reason is not None:
         for name in ("artifact write/load", "artifact queries"):
             figures.append(skipped(f"{name}, PostgreSQL + S3 protocol", "ms", "see above", reason))
+    section(f"artifact browser: the list over {sizes.query_rows:,} rows, the image endpoint")
+    figures += web.figures(root, sizes.query_rows, sizes.query_repeat, _chart_png(),
+                           with_postgres=reason is None)
+    if reason is not None:
+        figures.append(skipped("list endpoint, PostgreSQL", "ms", f"<= {web.LIST_TARGET_MS:g} ms",
+                               reason))
     return figures
+
+
+def _chart_png() -> bytes:
+    """A real daily chart, as the image endpoint serves it."""
+    from trading_assets.models import ChartImage
+
+    chart = _sample_values()["daily_chart"]
+    assert isinstance(chart, ChartImage)
+    return chart.png
 
 
 def _sample_values() -> dict[str, object]:

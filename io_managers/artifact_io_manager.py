@@ -12,14 +12,10 @@ from typing import Any
 import dagster as dg
 from pydantic import PrivateAttr
 
-from io_managers.artifact_store import ArtifactStore
+from io_managers.artifacts import Artifacts
 from io_managers.clearance import blocking_problem
-from io_managers.resilience import WritePolicy
-from io_managers.spool import ArtifactSpool
 from io_managers.thumbnail import png_thumbnail_markdown
 from io_managers.validation import ArtifactValidationError
-from resources.database import ArtifactDatabase
-from resources.object_store import ObjectStore
 from sql.migrate import SCHEMA_ERRORS
 from trading_assets.check_catalog import BLOCKING_CHECKS, fix_for
 from trading_assets.evaluation.models import PlotImage, Scorecard
@@ -33,15 +29,9 @@ _UNPARTITIONED_VALUES = (Scorecard, PlotImage)
 class ArtifactIOManager(dg.ConfigurableIOManager):
     """Persists every materialization to the object store and the artifacts table."""
 
-    database: dg.ResourceDependency[ArtifactDatabase]
-    object_store: dg.ResourceDependency[ObjectStore]
-    # Where an artifact waits when a store stays down through the retries.
-    spool: dg.ResourceDependency[ArtifactSpool]
-    # WritePolicy's defaults: stated once, there.
-    write_attempts: int = WritePolicy.attempts
-    retry_base_seconds: float = WritePolicy.base_delay_seconds
-    retry_max_seconds: float = WritePolicy.max_delay_seconds
-    write_timeout_seconds: float = WritePolicy.timeout_seconds
+    # The store (database, object store, spool, write policy): the same resource every asset,
+    # check and command gets theirs from.
+    artifacts: dg.ResourceDependency[Artifacts]
     # Where `make web` serves the artifact browser: each materialization links to its page.
     artifact_browser_url: str = "http://127.0.0.1:8000"
 
@@ -51,19 +41,6 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
     _stored_this_run: dict[tuple[str, str, str], tuple[Any, object]] = PrivateAttr(
         default_factory=dict
     )
-
-    def write_policy(self) -> WritePolicy:
-        return WritePolicy(
-            attempts=self.write_attempts,
-            base_delay_seconds=self.retry_base_seconds,
-            max_delay_seconds=self.retry_max_seconds,
-            timeout_seconds=self.write_timeout_seconds,
-        )
-
-    def store(self, log: dg.DagsterLogManager | None = None) -> ArtifactStore:
-        return ArtifactStore(
-            self.database, self.object_store, policy=self.write_policy(), log=log
-        )
 
     def handle_output(self, context: dg.OutputContext, obj: object) -> None:
         asset_name = context.asset_key.to_user_string()
@@ -82,9 +59,9 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
         images = (ChartImage, PlotImage)
         thumbnail = png_thumbnail_markdown(obj.png) if isinstance(obj, images) else None
         try:
-            result = self.store(context.log).write_or_spool(
+            result = self.artifacts.store(context.log).write_or_spool(
                 obj,
-                spool=self.spool,
+                spool=self.artifacts.spool,
                 asset_name=asset_name,
                 symbol=symbol,
                 partition_key=partition_key,
@@ -134,7 +111,7 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
             # input metadata (each would be one more event-log write).
             self._require_cleared(cached[0], _blocking_checks(context))
             return cached[1]
-        store = self.store()
+        store = self.artifacts.store()
         record = store.latest_record(asset_name, partition_key)
         self._require_cleared(record, _blocking_checks(context))
         value = store.load(record)
@@ -157,7 +134,7 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
             return
         asset = record.step_name or record.name
         problem = blocking_problem(
-            record, self.database.check_results(record), blocking, fix_for(asset)
+            record, self.artifacts.database.check_results(record), blocking, fix_for(asset)
         )
         if problem is not None:
             raise dg.Failure(description=problem, allow_retries=False)

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import dagster as dg
 
 from io_managers.artifact_io_manager import ArtifactIOManager
+from io_managers.artifacts import Artifacts
 from io_managers.spool import ArtifactSpool
 from resources.broker import BrokerResource
 from resources.database import ArtifactDatabase
@@ -266,22 +267,27 @@ def _resources(r: SettingsReader) -> dict[str, Any]:
     database = r.build(ArtifactDatabase, url=_text("DATABASE_URL", default_db, r))
     object_store = _object_store(r, data)
     spool = r.build(ArtifactSpool, directory=_text("SPOOL_DIR", str(data / "spool"), r))
+    # The one place the artifact store is configured: every user gets its store from it.
+    artifacts = r.build(
+        Artifacts,
+        Artifacts.write_policy,
+        database=database,
+        object_store=object_store,
+        spool=spool,
+        **_set_numbers(
+            r,
+            Artifacts,
+            write_attempts="STORAGE_WRITE_ATTEMPTS",
+            retry_base_seconds="STORAGE_RETRY_BASE_SECONDS",
+            retry_max_seconds="STORAGE_RETRY_MAX_SECONDS",
+            write_timeout_seconds="STORAGE_WRITE_TIMEOUT_SECONDS",
+        ),
+    )
     ibkr = _ibkr(r)
     resources = {
         "io_manager": r.build(
             ArtifactIOManager,
-            ArtifactIOManager.write_policy,
-            database=database,
-            object_store=object_store,
-            spool=spool,
-            **_set_numbers(
-                r,
-                ArtifactIOManager,
-                write_attempts="STORAGE_WRITE_ATTEMPTS",
-                retry_base_seconds="STORAGE_RETRY_BASE_SECONDS",
-                retry_max_seconds="STORAGE_RETRY_MAX_SECONDS",
-                write_timeout_seconds="STORAGE_WRITE_TIMEOUT_SECONDS",
-            ),
+            artifacts=artifacts,
             artifact_browser_url=_text(
                 "ARTIFACT_BROWSER_URL", _default(ArtifactIOManager, "artifact_browser_url"), r
             ),
@@ -295,7 +301,8 @@ def _resources(r: SettingsReader) -> dict[str, Any]:
         "notifier": r.build(
             WebhookNotifier, webhook_url=_text("ALERT_WEBHOOK_URL", "", r).or_none()
         ),
-        # The same instances, for checks and tools that read artifacts without loading them.
+        "artifacts": artifacts,
+        # Its parts, for what needs only one of them (a sensor reading rows, the doctor).
         "artifact_db": database,
         "object_store": object_store,
         "spool": spool,

@@ -75,6 +75,11 @@ artifacts = sa.Table(
     # Serves "latest artifact of this asset and partition" (ORDER BY id DESC LIMIT 1).
     sa.Index("ix_artifacts_step_name_partition_key_id", "step_name", "partition_key", "id"),
     sa.Index("ux_artifacts_write_key", "write_key", unique=True),
+    # The artifact browser's pages: newest first after one filter, paged by (created_at, id).
+    sa.Index("ix_artifacts_created_at_id", "created_at", "id"),
+    sa.Index("ix_artifacts_type_created_at_id", "type", "created_at", "id"),
+    sa.Index("ix_artifacts_symbol_created_at_id", "symbol", "created_at", "id"),
+    sa.Index("ix_artifacts_partition_date_created_at_id", "partition_date", "created_at", "id"),
 )
 
 # One row per check result on one artifact: append-only, like the artifacts table. A consumer

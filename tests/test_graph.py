@@ -41,7 +41,7 @@ def _run(env: dict[str, str], instance: dg.DagsterInstance, symbol: str = "TSLA"
 
 def _store(env: dict[str, str]) -> ArtifactStore:
     io_manager = resources_from_environment(env)["io_manager"]
-    return ArtifactStore(io_manager.database, io_manager.object_store)
+    return ArtifactStore(io_manager.artifacts.database, io_manager.artifacts.object_store)
 
 
 def test_whole_graph_writes_one_row_per_asset_with_workflow_fields(

@@ -19,11 +19,11 @@ from typing import Any
 import dagster as dg
 
 from io_managers.artifact_store import ArtifactStore
+from io_managers.artifacts import Artifacts
 from io_managers.errors import CorruptArtifactError
 from io_managers.resilience import first_line, is_transient
 from io_managers.spool import ArtifactSpool
-from resources.database import ArtifactDatabase, ArtifactRecord, CheckRecord
-from resources.object_store import ObjectStore
+from resources.database import ArtifactRecord, CheckRecord
 from resources.trading_policy import TradingPolicy
 from trading_assets import quality
 from trading_assets.check_catalog import is_blocking
@@ -132,16 +132,10 @@ class _Stage:
     stores (which is the storage check), then the value's own rules run on it. Every result is
     also recorded on the artifact it judged, for the IO manager of any later consumer."""
 
-    def __init__(
-        self,
-        context: dg.AssetCheckExecutionContext,
-        artifact_db: ArtifactDatabase,
-        object_store: ObjectStore,
-        spool: ArtifactSpool,
-    ) -> None:
+    def __init__(self, context: dg.AssetCheckExecutionContext, artifacts: Artifacts) -> None:
         self.context = context
-        self.store = ArtifactStore(artifact_db, object_store)
-        self.spool = spool
+        self.store = artifacts.store(context.log)
+        self.spool = artifacts.spool
         self.partition_key = str(context.partition_key)
         self.selected = {
             (key.asset_key.to_user_string(), key.name) for key in context.selected_asset_check_keys
@@ -269,9 +263,7 @@ def _stage_check(
     def _check(
         context: dg.AssetCheckExecutionContext,
         policy: TradingPolicy,
-        artifact_db: ArtifactDatabase,
-        object_store: ObjectStore,
-        spool: ArtifactSpool,
+        artifacts: Artifacts,
     ) -> Iterator[dg.AssetCheckResult]:
         if not context.has_partition_key:
             # "Execute all" on an asset's checks (Dagster UI) runs them without a partition:
@@ -282,7 +274,7 @@ def _stage_check(
                 "checks run with it"
             )
             return
-        stage = _Stage(context, artifact_db, object_store, spool)
+        stage = _Stage(context, artifacts)
         _, day = symbol_and_date(context.partition_key)
         inputs = RuleInputs(day=day, min_risk_reward=policy.min_risk_reward)
         for asset in assets:

@@ -79,8 +79,7 @@ def _resolved(resource: dg.ConfigurableResource) -> Any:
 
 
 def _artifact_db() -> Any:
-    io_manager = resources_from_environment()["io_manager"]
-    return _resolved(io_manager.database)
+    return _resolved(resources_from_environment()["artifact_db"])
 
 
 _HOME_READY = ".trading-signals-initialised"
@@ -177,7 +176,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     resources = resources_from_environment()
     _schedule_checked()
     preflight(resources)
-    db = _resolved(resources["io_manager"].database)
+    db = _resolved(resources["artifact_db"])
     job = load_job(resources)
     freeze_loaded_heap()
     bound = _pool_wait_seconds()
@@ -475,10 +474,7 @@ def _show_artifact(db: Any, artifact_id: int, *, payload: bool) -> int:
     if row.response:
         print(f"\n--- response ({row.response_length} chars) ---\n{row.response}")
     if payload and row.type not in ("chart", "market_data"):
-        from io_managers.artifact_store import ArtifactStore
-
-        io_manager = resources_from_environment()["io_manager"]
-        store = ArtifactStore(db, _resolved(io_manager.object_store))
+        store = _resolved(resources_from_environment()["artifacts"]).store()
         print("\n--- payload ---")
         print(json.dumps(json.loads(store.read_payload(row)), indent=2))
     return 0
@@ -486,11 +482,10 @@ def _show_artifact(db: Any, artifact_id: int, *, payload: bool) -> int:
 
 def effective_config() -> dict[str, str]:
     resources = resources_from_environment()
-    io_manager = resources["io_manager"]
     masked = {"set": "set (hidden)", "": "not set"}
     return {
-        "database": _resolved(io_manager.database).masked_url(),
-        "object store": _resolved(io_manager.object_store).describe(),
+        "database": _resolved(resources["artifact_db"]).masked_url(),
+        "object store": _resolved(resources["object_store"]).describe(),
         "spool": _resolved(resources["spool"]).describe(),
         "market data": _resolved(resources["market_source"]).describe(),
         "llm": _resolved(resources["llm"]).describe(),
@@ -544,17 +539,8 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 def _storage() -> tuple[Any, Any]:
     """(ArtifactStore, ArtifactSpool) as configured, for the storage commands."""
-    from io_managers.artifact_store import ArtifactStore
-
-    resources = resources_from_environment()
-    io_manager = resources["io_manager"]
-    store = ArtifactStore(
-        _resolved(io_manager.database),
-        _resolved(io_manager.object_store),
-        policy=io_manager.write_policy(),
-        log=_StderrLog(),
-    )
-    return store, _resolved(resources["spool"])
+    artifacts = _resolved(resources_from_environment()["artifacts"])
+    return artifacts.store(log=_StderrLog()), artifacts.spool
 
 
 class _StderrLog:
@@ -631,6 +617,19 @@ def cmd_doctor(_: argparse.Namespace) -> int:
     problems = [f for f in findings if not f.ok]
     print(f"{len(problems)} problem(s)" if problems else "all well")
     return 1 if problems else 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """The artifact browser and read API (FastAPI under uvicorn, one worker) until interrupted."""
+    from trading_assets.web.server import serve
+    from trading_assets.web.settings import BrowserSettings
+
+    # A host beyond this machine without a token is refused before anything is touched.
+    settings = BrowserSettings.from_env(host=args.host, port=args.port)
+    # Run status comes from the same Dagster instance `run` and `make ui` use.
+    ensure_dagster_home()
+    serve(settings)
+    return 0
 
 
 class _Parser(argparse.ArgumentParser):
@@ -731,6 +730,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="check every service the configuration uses (stores, MLflow, IB gateway, LLM...)",
     )
     doctor.set_defaults(func=cmd_doctor)
+
+    serve = sub.add_parser(
+        "serve", help="browse artifacts in a web browser and through the read API (GET /api/...)"
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1; any other needs ARTIFACT_BROWSER_TOKEN)",
+    )
+    serve.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    serve.set_defaults(func=cmd_serve)
     return parser
 
 

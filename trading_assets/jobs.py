@@ -3,12 +3,9 @@ closed; the scorecard; the spool's replay into the stores."""
 
 import dagster as dg
 
-from io_managers.artifact_store import ArtifactStore
+from io_managers.artifacts import Artifacts
 from io_managers.reconcile import BrokerOrders, reconcile, verify
-from io_managers.spool import ArtifactSpool
 from resources.broker import BrokerResource
-from resources.database import ArtifactDatabase
-from resources.object_store import ObjectStore
 from trading_assets.evaluation.assets import EVALUATION_GROUP, SCORECARD_ASSETS, signal_outcome
 from trading_assets.execution.venue import partition_of_ref
 
@@ -49,12 +46,11 @@ scorecard_job = dg.define_asset_job(
 )
 def reconcile_spool(
     context: dg.OpExecutionContext,
-    artifact_db: ArtifactDatabase,
-    object_store: ObjectStore,
-    spool: ArtifactSpool,
+    artifacts: Artifacts,
     broker: BrokerResource,
 ) -> None:
-    store = ArtifactStore(artifact_db, object_store, log=context.log)
+    # The configured write policy (STORAGE_*), as every other writer of artifacts.
+    store, spool = artifacts.store(context.log), artifacts.spool
     days = sorted({e.record.partition_date for e in spool.entries() if e.record.partition_date})
     report = reconcile(store, spool)
     lines = report.lines()

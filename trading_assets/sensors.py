@@ -8,12 +8,10 @@ import time
 
 import dagster as dg
 
-from io_managers.artifact_store import ArtifactStore
-from io_managers.spool import ArtifactSpool
+from io_managers.artifacts import Artifacts
 from resources.database import ArtifactDatabase
 from resources.evaluation import EvaluationSettings
 from resources.notifier import WebhookNotifier
-from resources.object_store import ObjectStore
 from resources.watchlist import WatchlistResource
 from trading_assets.calendar import latest_completed_session
 from trading_assets.errors import root_cause_message
@@ -94,10 +92,9 @@ def run_failure_alert_sensor(
 )
 def spool_reconcile_sensor(
     context: dg.SensorEvaluationContext,
-    spool: ArtifactSpool,
-    artifact_db: ArtifactDatabase,
-    object_store: ObjectStore,
+    artifacts: Artifacts,
 ) -> dg.SensorResult | dg.SkipReason:
+    spool = artifacts.spool
     waiting = spool.count()
     if waiting == 0:
         return dg.SkipReason("the spool is empty")
@@ -106,7 +103,7 @@ def spool_reconcile_sensor(
     )
     if active:
         return dg.SkipReason(f"{waiting} spooled; reconcile run {active[0].run_id} in flight")
-    down = ArtifactStore(artifact_db, object_store).unanswered()
+    down = artifacts.store().unanswered()
     if down:
         return dg.SkipReason(f"{waiting} spooled; waiting for {down}")
     # The same entries left behind by a replay (damaged ones, or a store that failed again

@@ -9,7 +9,9 @@ import pytest
 
 from io_managers.artifact_io_manager import ArtifactIOManager, object_uri_metadata
 from io_managers.artifact_store import ArtifactStore
+from io_managers.artifacts import Artifacts
 from io_managers.errors import ArtifactNotFoundError, CorruptArtifactError
+from io_managers.spool import ArtifactSpool
 from resources.database import ArtifactDatabase
 from resources.object_store import LocalObjectStore
 from tests.io_managers import examples
@@ -59,14 +61,19 @@ ASSETS = [market_data, daily_chart, trading_signal]
 
 @pytest.fixture
 def io_manager(tmp_path: Path) -> ArtifactIOManager:
-    return ArtifactIOManager(
+    return ArtifactIOManager(artifacts=_artifacts(tmp_path))
+
+
+def _artifacts(tmp_path: Path) -> Artifacts:
+    return Artifacts(
         database=ArtifactDatabase(url=f"sqlite:///{tmp_path}/a.db"),
         object_store=LocalObjectStore(root=str(tmp_path / "objects")),
+        spool=ArtifactSpool(directory=str(tmp_path / "spool")),
     )
 
 
 def _store(io_manager: ArtifactIOManager) -> ArtifactStore:
-    return ArtifactStore(io_manager.database, io_manager.object_store)
+    return ArtifactStore(io_manager.artifacts.database, io_manager.artifacts.object_store)
 
 
 def _materialize(
@@ -120,8 +127,8 @@ def test_every_materialization_is_stored_with_its_workflow_fields(
             assert row.created_at.tzinfo is not None
             path = Path(row.object_uri.removeprefix("file://"))
             assert path.is_file() and path.stat().st_size == row.size_bytes
-            assert path.relative_to(Path(io_manager.object_store.root).resolve()).parts[:3] == (
-                asset, "TSLA", "2025-01-02")
+            root = Path(io_manager.artifacts.object_store.root).resolve()
+            assert path.relative_to(root).parts[:3] == (asset, "TSLA", "2025-01-02")
             assert path.name.startswith(f"{row.execution_id}-{row.content_hash[:12]}.")
             assert store.object_store.exists(row.object_uri)
 
@@ -173,7 +180,7 @@ def test_output_metadata_names_the_artifact_and_charts_get_a_thumbnail(
         for event in result.get_asset_materialization_events()
     }
     assert set(metadata) == {"market_data", "daily_chart", "trading_signal"}
-    database = io_manager.database
+    database = io_manager.artifacts.database
     for asset, entries in metadata.items():
         row = database.get(entries["artifact_id"].value)
         assert row is not None and row.step_name == asset
@@ -193,9 +200,7 @@ def test_the_artifact_page_link_follows_the_configured_browser(
     tmp_path: Path, instance: dg.DagsterInstance
 ) -> None:
     io_manager = ArtifactIOManager(
-        database=ArtifactDatabase(url=f"sqlite:///{tmp_path}/a.db"),
-        object_store=LocalObjectStore(root=str(tmp_path / "objects")),
-        artifact_browser_url="https://artifacts.example.com/",
+        artifacts=_artifacts(tmp_path), artifact_browser_url="https://artifacts.example.com/"
     )
     result = _materialize(io_manager, instance, selection=[market_data])
     (event,) = result.get_asset_materialization_events()
@@ -234,7 +239,7 @@ def test_corrupt_object_fails_the_load_naming_the_artifact_and_the_fix(
     io_manager: ArtifactIOManager, instance: dg.DagsterInstance
 ) -> None:
     assert _materialize(io_manager, instance, selection=[market_data]).success
-    row = io_manager.database.latest("market_data", KEY_STRING)
+    row = io_manager.artifacts.database.latest("market_data", KEY_STRING)
     assert row is not None
     Path(row.object_uri.removeprefix("file://")).write_bytes(b"not parquet at all")
 
@@ -251,7 +256,7 @@ def test_missing_object_is_reported_as_a_broken_artifact(
     io_manager: ArtifactIOManager, instance: dg.DagsterInstance
 ) -> None:
     assert _materialize(io_manager, instance, selection=[market_data]).success
-    row = io_manager.database.latest("market_data", KEY_STRING)
+    row = io_manager.artifacts.database.latest("market_data", KEY_STRING)
     assert row is not None
     Path(row.object_uri.removeprefix("file://")).unlink()
     with pytest.raises(CorruptArtifactError, match="its object is missing"):
@@ -264,4 +269,4 @@ def test_an_asset_returning_none_fails_clearly(
     result = _materialize(io_manager, instance, assets=[nothing])
     assert not result.success
     assert "asset nothing returned None" in _failure_message(result)
-    assert io_manager.database.query() == []
+    assert io_manager.artifacts.database.query() == []

@@ -179,8 +179,30 @@ def test_every_variable_compose_reads_is_in_env_example() -> None:
 def test_the_stack_has_every_service(compose: dict[str, Any]) -> None:
     assert set(compose["services"]) == {
         "postgres", "minio", "minio-init", "mlflow", "dagster-init", "code", "webserver",
-        "daemon",
+        "daemon", "browser",
     }
+
+
+def test_the_browser_serves_the_code_servers_stores_behind_a_token(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    browser, code = services["browser"], services["code"]
+    command = browser["command"]
+    assert command[:2] == ["trading-signals", "serve"]
+    assert command[command.index("--host") + 1] == "0.0.0.0"
+    # The same stores and instance as the code server, and the token serve insists on.
+    env = _environment(browser)
+    assert {k: env[k] for k in _environment(code)} == _environment(code)
+    assert env["ARTIFACT_BROWSER_TOKEN"] == _env_example()["ARTIFACT_BROWSER_TOKEN"]
+    raw = _raw_compose()["services"]["browser"]["environment"]["ARTIFACT_BROWSER_TOKEN"]
+    assert raw.startswith("${ARTIFACT_BROWSER_TOKEN:?"), "required, never defaulted"
+    assert browser["volumes"] == code["volumes"]
+    assert _published(browser) == {_port(command, "--port"): 8000}
+    assert env["DAGSTER_UI_URL"] == f"http://127.0.0.1:{_published(services['webserver'])[3000]}"
+    assert env["MLFLOW_UI_URL"] == f"http://127.0.0.1:{_published(services['mlflow'])[5000]}"
+    assert "os.environ['ARTIFACT_BROWSER_TOKEN']" in browser["healthcheck"]["test"][-1]
+    assert browser["depends_on"]["dagster-init"]["condition"] == "service_completed_successfully"
 
 
 def test_workspace_points_at_the_code_servers_grpc_port(compose: dict[str, Any]) -> None:

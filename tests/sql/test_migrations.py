@@ -31,7 +31,7 @@ def url(tmp_path: Path) -> str:
 
 
 def test_head_revision() -> None:
-    assert head_revision() == "0004"
+    assert head_revision() == "0005"
 
 
 def test_upgrade_an_empty_database(url: str) -> None:

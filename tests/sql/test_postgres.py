@@ -37,6 +37,11 @@ INDEXES = {
     "ix_artifacts_symbol_partition_date": ["symbol", "partition_date"],
     "ix_artifacts_step_name_partition_key_id": ["step_name", "partition_key", "id"],
     "ux_artifacts_write_key": ["write_key"],
+    # 0005: the artifact browser's newest-first pages.
+    "ix_artifacts_created_at_id": ["created_at", "id"],
+    "ix_artifacts_type_created_at_id": ["type", "created_at", "id"],
+    "ix_artifacts_symbol_created_at_id": ["symbol", "created_at", "id"],
+    "ix_artifacts_partition_date_created_at_id": ["partition_date", "created_at", "id"],
 }
 
 

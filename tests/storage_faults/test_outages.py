@@ -54,7 +54,7 @@ def _checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
 
 def _resources(env: dict[str, str]) -> dict[str, Any]:
     resources = resources_from_environment(env)
-    return {name: resources[name] for name in ("artifact_db", "object_store", "spool")}
+    return {name: resources[name] for name in ("artifacts", "artifact_db", "object_store", "spool")}
 
 
 def _store(env: dict[str, str]) -> tuple[ArtifactStore, Any]:

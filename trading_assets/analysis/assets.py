@@ -7,11 +7,8 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from io_managers.artifact_store import ArtifactStore
-from io_managers.spool import ArtifactSpool
-from resources.database import ArtifactDatabase
+from io_managers.artifacts import Artifacts
 from resources.llm import AnalysisFailedError, LlmResource
-from resources.object_store import ObjectStore
 from resources.trading_policy import TradingPolicy
 from trading_assets.analysis.answer import build_signal, parse_answer
 from trading_assets.analysis.cache import find_cached
@@ -48,9 +45,7 @@ def llm_analysis(
     context: dg.AssetExecutionContext,
     config: LlmAnalysisConfig,
     llm: LlmResource,
-    artifact_db: ArtifactDatabase,
-    object_store: ObjectStore,
-    spool: ArtifactSpool,
+    artifacts: Artifacts,
     market_data: MarketData,
     daily_chart: ChartImage,
     weekly_chart: ChartImage,
@@ -64,7 +59,7 @@ def llm_analysis(
         provider=config.provider,
         model=config.model,
     )
-    store = ArtifactStore(artifact_db, object_store, log=context.log)
+    store = artifacts.store(context.log)
     analysis = None
     if request.provider != "offline" and not config.fresh:
         analysis = find_cached(store, request)
@@ -75,7 +70,7 @@ def llm_analysis(
             # Nothing is lost: the raw responses become an artifact row before the step fails.
             stored = store.write_or_spool(
                 exc.analysis,
-                spool=spool,
+                spool=artifacts.spool,
                 # Its own step name: loads of llm_analysis (a downstream re-run, MLflow) and the
                 # cache only ever see analyses that succeeded.
                 asset_name=FAILED_ANALYSIS,

@@ -13,11 +13,10 @@ import dagster as dg
 from pydantic import Field
 
 from io_managers.artifact_store import ArtifactStore
+from io_managers.artifacts import Artifacts
 from resources.broker import BrokerResource
-from resources.database import ArtifactDatabase
 from resources.evaluation import EvaluationSettings
 from resources.market_data import MarketDataResource
-from resources.object_store import ObjectStore
 from resources.trading_policy import TradingPolicy
 from trading_assets.calendar import latest_completed_session
 from trading_assets.evaluation.models import PlotImage, Scorecard, SignalOutcome
@@ -202,8 +201,7 @@ def _out(dagster_type: type, kind: str, description: str, **more: object) -> dg.
 def scorecard_assets(
     context: dg.AssetExecutionContext,
     config: ScorecardConfig,
-    artifact_db: ArtifactDatabase,
-    object_store: ObjectStore,
+    artifacts: Artifacts,
     broker: BrokerResource,
     policy: TradingPolicy,
     evaluation: EvaluationSettings,
@@ -217,7 +215,7 @@ def scorecard_assets(
     except ValueError as exc:
         raise no_retry(exc) from exc
     outcomes = stored_outcomes(
-        ArtifactStore(artifact_db, object_store), symbols=symbols, start=start, end=end
+        artifacts.store(context.log), symbols=symbols, start=start, end=end
     )
     card = build_scorecard(
         outcomes,

@@ -12,10 +12,8 @@ from typing import Any
 import dagster as dg
 
 from io_managers.artifact_store import ArtifactStore
-from io_managers.spool import ArtifactSpool
+from io_managers.artifacts import Artifacts
 from resources.broker import BrokerResource
-from resources.database import ArtifactDatabase
-from resources.object_store import ObjectStore
 from resources.trading_policy import TradingPolicy
 from trading_assets.calendar import latest_completed_session
 from trading_assets.execution import gates
@@ -85,14 +83,12 @@ def order(
     context: dg.AssetExecutionContext,
     broker: BrokerResource,
     policy: TradingPolicy,
-    artifact_db: ArtifactDatabase,
-    object_store: ObjectStore,
-    spool: ArtifactSpool,
+    artifacts: Artifacts,
     trading_signal: TradingSignal,
     market_data: MarketData,
 ) -> dg.MaterializeResult:
     symbol, day = current_partition(context)
-    store = ArtifactStore(artifact_db, object_store)
+    store, spool = artifacts.store(context.log), artifacts.spool
     try:
         mode = broker.trading_mode()
         if mode == "simulate":

@@ -10,10 +10,8 @@ stored, and the step can be re-materialized alone for the partition once MLflow 
 # No `from __future__ import annotations`: Dagster must see the resource types.
 import dagster as dg
 
-from io_managers.artifact_store import ArtifactStore
-from resources.database import ArtifactDatabase
+from io_managers.artifacts import Artifacts
 from resources.mlflow_tracking import MlflowTracking, MlflowTrackingError
-from resources.object_store import ObjectStore
 from trading_assets.partitions import current_partition, symbol_day
 from trading_assets.tracking.record import build_run_spec, load_outcome
 
@@ -36,12 +34,11 @@ from trading_assets.tracking.record import build_run_spec, load_outcome
 def mlflow_run(
     context: dg.AssetExecutionContext,
     mlflow: MlflowTracking,
-    artifact_db: ArtifactDatabase,
-    object_store: ObjectStore,
+    artifacts: Artifacts,
 ) -> dg.MaterializeResult:
     symbol, day = current_partition(context)
     partition_key = str(context.partition_key)
-    outcome = load_outcome(ArtifactStore(artifact_db, object_store), partition_key)
+    outcome = load_outcome(artifacts.store(context.log), partition_key)
     spec = build_run_spec(
         outcome,
         symbol=symbol,
@@ -60,7 +57,7 @@ def mlflow_run(
             "mlflow_run > Materialize selected, or `dagster asset materialize -m "
             f"trading_assets.definitions --select mlflow_run --partition '{partition_key}'`)"
         ) from None
-    updated = artifact_db.set_mlflow_ids(
+    updated = artifacts.database.set_mlflow_ids(
         outcome.artifact_ids(),
         partition_key=partition_key,
         run_id=logged.run_id,
