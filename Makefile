@@ -68,8 +68,9 @@ config: env
 bench: env ## speed and memory figures beside their baselines (bench/results.json)
 	$(UV) run --frozen python -m bench.run $(ARGS)
 
-lint: env
+lint: env ## ruff, and the import contracts between the layers (pyproject.toml)
 	$(UV) run --frozen ruff check .
+	$(UV) run --frozen lint-imports
 
 clean:
 	rm -rf data .venv .tools

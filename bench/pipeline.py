@@ -28,13 +28,13 @@ import mplfinance as mpf  # noqa: E402
 from matplotlib import pyplot as plt  # noqa: E402
 
 from bench.stats import Figure, median, p95, timed  # noqa: E402
-from resources.environment import resources_from_environment  # noqa: E402
 from trading_assets.analysis.answer import build_signal  # noqa: E402
 from trading_assets.backfill import freeze_loaded_heap  # noqa: E402
 from trading_assets.calendar import latest_completed_session, sessions_between  # noqa: E402
 from trading_assets.charts.assets import DAILY_BARS_SHOWN, WEEKLY_BARS_SHOWN  # noqa: E402
 from trading_assets.charts.render import render_chart, weekly_bars  # noqa: E402
 from trading_assets.definitions import build_definitions  # noqa: E402
+from trading_assets.environment import resources_from_environment  # noqa: E402
 from trading_assets.execution.assets import placed_order_artifact  # noqa: E402
 from trading_assets.execution.placement import OrderRequest, place_once  # noqa: E402
 from trading_assets.indicators import indicator_snapshot  # noqa: E402

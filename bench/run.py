@@ -104,9 +104,9 @@ def _sample_values() -> dict[str, object]:
     """One real value of each asset, from a direct run of the pure functions."""
     import datetime as dt
 
-    from resources.environment import resources_from_environment
     from trading_assets.analysis.answer import build_signal
     from trading_assets.charts.render import render_chart, weekly_bars
+    from trading_assets.environment import resources_from_environment
     from trading_assets.indicators import indicator_snapshot
     from trading_assets.market_data.synthetic import synthetic_bars
     from trading_assets.models import OrderDecision, Timeframe

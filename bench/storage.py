@@ -111,7 +111,7 @@ def _bare_write(engine: sa.Engine, objects: ObjectStore, record: ArtifactRecord,
     """The floor: put the same bytes and insert the same row, nothing else."""
     objects.put(key, data, "application/octet-stream")
     # A write key of its own: the row's is unique, and already taken by the row it copies.
-    row = record.model_dump(exclude={"id"}) | {"write_key": uuid.uuid4().hex}
+    row = record.model_dump(exclude={"id"}, by_alias=True) | {"write_key": uuid.uuid4().hex}
     with engine.begin() as conn:
         conn.execute(sa.insert(artifacts).values(**row))
 

@@ -175,7 +175,7 @@ class ArtifactStore:
 
     def write(self, obj: object, **context: Any) -> ArtifactRecord:
         """Store ``obj`` and return its row (with id); StoreUnavailableError if a store is down."""
-        return self.store(self.prepare(obj, **context))
+        return self.save(self.prepare(obj, **context))
 
     def write_or_spool(
         self, obj: object, *, spool: ArtifactSpool | None, **context: Any
@@ -186,7 +186,7 @@ class ArtifactStore:
         """
         prepared = self.prepare(obj, **context)
         try:
-            return WriteResult(self.store(prepared))
+            return WriteResult(self.save(prepared))
         except StoreUnavailableError as exc:
             if spool is None:
                 raise
@@ -207,11 +207,11 @@ class ArtifactStore:
                 )
             return WriteResult(prepared.record, spooled=entry, spool_path=path)
 
-    def store(self, prepared: PreparedArtifact) -> ArtifactRecord:
+    def save(self, prepared: PreparedArtifact) -> ArtifactRecord:
         """Put the object, then insert the row (each retried); returns the row with its id."""
-        return self.store_once(prepared)[0]
+        return self.save_once(prepared)[0]
 
-    def store_once(self, prepared: PreparedArtifact) -> tuple[ArtifactRecord, bool]:
+    def save_once(self, prepared: PreparedArtifact) -> tuple[ArtifactRecord, bool]:
         """(the row with its id, whether this call inserted it).
 
         The object goes first, so there is never a row without its object. The row is inserted

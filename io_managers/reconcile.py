@@ -70,7 +70,7 @@ def reconcile(store: ArtifactStore, spool: ArtifactSpool) -> ReconcileReport:
             continue
         prepared = PreparedArtifact(entry.record, payload, entry.object_key, entry.content_type)
         try:
-            record, created = store.store_once(prepared)
+            record, created = store.save_once(prepared)
         except StoreUnavailableError as exc:
             report.stopped_by = f"{entry.describe()}: {exc}"
             report.remaining = len(entries) - index

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import dagster as dg
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, PrivateAttr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
@@ -28,14 +28,17 @@ NEWEST_FIRST = (artifacts.c.created_at.desc(), artifacts.c.id.desc())
 class ArtifactRecord(BaseModel):
     """One row of the ``artifacts`` table; ``id`` is None until the row is inserted."""
 
-    model_config = ConfigDict(frozen=True)
+    # Built from rows by column name, and from code by field name.
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
 
     id: int | None = None
     name: str
     type: ArtifactType
     symbol: str | None = None
-    run_id: str | None = None
-    experiment_id: str | None = None
+    # The MLflow run and experiment that logged the row (columns run_id and experiment_id, the
+    # previous system's names); the Dagster run is execution_id.
+    mlflow_run_id: str | None = Field(default=None, alias="run_id")
+    mlflow_experiment_id: str | None = Field(default=None, alias="experiment_id")
     workflow_id: str | None = None
     execution_id: str | None = None
     step_name: str | None = None
@@ -160,7 +163,7 @@ class ArtifactDatabase(dg.ConfigurableResource):
         existing row's id comes back with False. This is what makes a retried write (whose first
         attempt timed out but committed) and a replay of the spool insert each artifact once.
         """
-        values = record.model_dump(exclude={"id"})
+        values = record.model_dump(exclude={"id"}, by_alias=True)  # the table's column names
         engine = self._ready_engine()
         with engine.begin() as connection:
             if record.write_key is None:

@@ -1,7 +1,7 @@
 """How a setting that cannot work becomes one line naming the variable, its value and an example.
 
 ``SettingsReader`` builds each resource from plain values so pydantic and the resource's own
-validators judge them at once, and collects every complaint (``resources/environment.py`` wires
+validators judge them at once, and collects every complaint (``trading_assets/environment.py`` wires
 it); the checks below need no resource: folders, the database URL, the cron, the webhook.
 """
 
@@ -11,7 +11,7 @@ import dataclasses
 import os
 import re
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,14 +31,6 @@ EXAMPLE_DATABASE_URLS = (
 
 T = TypeVar("T")
 _SECRET_NAME = re.compile(r"KEY|SECRET|PASSWORD|TOKEN")
-
-
-class SettingError(ValueError):
-    """Settings that cannot work: one line per problem, naming the variable and what to set."""
-
-    def __init__(self, problems: str | Sequence[str]) -> None:
-        self.problems = [problems] if isinstance(problems, str) else list(problems)
-        super().__init__("\n".join(self.problems))
 
 
 def one_line(text: str) -> str:

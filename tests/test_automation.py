@@ -11,11 +11,11 @@ import dagster as dg
 import pytest
 from pytest_httpserver import HTTPServer
 
-from resources.environment import resources_from_environment
 from resources.notifier import WebhookNotifier
 from resources.watchlist import WatchlistResource
 from tests.conftest import TRADING_DAY
 from trading_assets.definitions import build_definitions
+from trading_assets.environment import resources_from_environment
 from trading_assets.partitions import SymbolError, partition_key_for
 from trading_assets.schedules import ScheduleConfigError, build_trading_day_schedule
 from trading_assets.sensors import run_failure_alert_sensor, watchlist_sensor

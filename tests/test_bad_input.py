@@ -19,11 +19,11 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from resources.environment import resources_from_environment
 from tests.conftest import TRADING_DAY
 from tests.servers import free_port
 from tests.test_cli import REPO, cli_env  # noqa: F401  (the fixture)
 from trading_assets.cli import main
+from trading_assets.environment import resources_from_environment
 from trading_assets.tags import PREFLIGHT_TAG
 
 DOWN = f"127.0.0.1:{free_port()}"  # nothing listens here

@@ -13,8 +13,8 @@ from bench import evaluation, pipeline, storage
 from bench.run import _sample_values, table
 from bench.stats import Figure, p95
 from io_managers.artifact_store import ArtifactStore
-from resources.environment import resources_from_environment
 from tests.servers import unavailable
+from trading_assets.environment import resources_from_environment
 from trading_assets.models import OrderDecision
 from trading_assets.tracking.record import TRACKED_ASSETS
 
@@ -64,7 +64,7 @@ def test_the_direct_partition_stores_all_seven_artifacts_and_reads_them_back(
             key = f"{day.isoformat()}|BENCH"
             newest = [store.latest_record(asset, key) for asset in TRACKED_ASSETS]
             assert [r.id for r in newest] == ids
-            assert all(r.run_id for r in newest), "every row carries its MLflow run id"
+            assert all(r.mlflow_run_id for r in newest), "every row carries its MLflow run id"
             decision = store.load_latest("order", key)
             assert isinstance(decision, OrderDecision) and decision.placed is placed
 

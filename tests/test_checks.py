@@ -9,10 +9,10 @@ import dagster as dg
 import pandas as pd
 
 from io_managers.artifact_store import ArtifactStore
-from resources.environment import resources_from_environment
 from tests.conftest import TRADING_DAY
 from trading_assets.checks import ASSET_CHECKS, stored_artifact_problems
 from trading_assets.definitions import ASSETS, build_definitions
+from trading_assets.environment import resources_from_environment
 from trading_assets.execution.assets import RISK_GATE_CHECKS
 from trading_assets.market_data.synthetic import synthetic_bars
 from trading_assets.partitions import partition_key_for

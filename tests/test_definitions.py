@@ -2,8 +2,8 @@
 
 import dagster as dg
 
-from resources.environment import resources_from_environment
 from trading_assets.definitions import ASSETS, TRACKING_ASSETS, build_definitions, defs
+from trading_assets.environment import resources_from_environment
 from trading_assets.evaluation.assets import SCORECARD_ASSETS
 
 EXPECTED_EDGES = {

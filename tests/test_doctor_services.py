@@ -12,7 +12,6 @@ import pytest
 from ib_async.wrapper import RequestError
 from pytest_httpserver import HTTPServer
 
-from resources.environment import resources_from_environment
 from resources.llm import LlmResource
 from resources.mlflow_tracking import MlflowTracking
 from tests.ibkr.conftest import ibkr_env, wired  # noqa: F401  (ibkr_env: a fixture)
@@ -28,6 +27,7 @@ from tests.llm.conftest import (  # noqa: F401  (fixtures)
 from tests.servers import free_port
 from tests.tracking.conftest import mlflow_server, mlflow_template  # noqa: F401  (fixtures)
 from trading_assets.doctor import SERVICES, Finding, run_checks, services_used
+from trading_assets.environment import resources_from_environment
 
 PASSWORD = "Doctor-Mlflow-S3cret"
 

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from io_managers.artifact_store import ArtifactStore
-from resources.environment import resources_from_environment
 from tests.conftest import TRADING_DAY
 from trading_assets.definitions import build_definitions
+from trading_assets.environment import resources_from_environment
 from trading_assets.models import OrderDecision, PortfolioSnapshot, TradingSignal
 from trading_assets.partitions import partition_key_for
 

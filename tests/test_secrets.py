@@ -96,8 +96,8 @@ def test_an_unreachable_database_with_passwords_leaks_them_nowhere(
 def _graph_in_process(env: dict[str, str]) -> object:
     import dagster as dg
 
-    from resources.environment import resources_from_environment
     from trading_assets.definitions import build_definitions
+    from trading_assets.environment import resources_from_environment
     from trading_assets.partitions import partition_key_for
 
     job = build_definitions(resources_from_environment(env)).resolve_job_def(

@@ -22,12 +22,12 @@ from sqlalchemy import exc as sa_exc
 from io_managers.artifact_store import StoreUnavailableError
 from io_managers.spool import SpoolError
 from resources.broker import BrokerConfigError
-from resources.environment import SettingError, data_dir, resources_from_environment
 from resources.llm import LlmConfigError
 from resources.object_store import ObjectStoreError
 from sql.schema import ARTIFACT_TYPES
 from trading_assets import run_recovery
 from trading_assets.calendar import check_closed_session, latest_completed_session
+from trading_assets.environment import SettingError, data_dir, resources_from_environment
 from trading_assets.market_data.folder_source import MarketDataError
 from trading_assets.partitions import (
     DEFAULT_SYMBOLS,
@@ -220,7 +220,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _schedule_checked() -> None:
     """WORKFLOW_SCHEDULE is the daemon's, but a bad one is a bad configuration: refused here
     too, not left for the UI to find."""
-    from resources.environment import workflow_schedule
+    from trading_assets.environment import workflow_schedule
 
     workflow_schedule()
 
@@ -467,7 +467,7 @@ def _show_artifact(db: Any, artifact_id: int, *, payload: bool) -> int:
     row = db.get(artifact_id)
     if row is None:
         raise UsageError(f"no artifact #{artifact_id} in {db.masked_url()}")
-    fields = row.model_dump(mode="json", exclude={"prompt", "response"})
+    fields = row.model_dump(mode="json", exclude={"prompt", "response"}, by_alias=True)
     print(json.dumps(fields, indent=2, default=str))
     if row.prompt:
         print(f"\n--- prompt ({row.prompt_length} chars) ---\n{row.prompt}")

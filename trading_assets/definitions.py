@@ -8,11 +8,11 @@ from typing import Any
 
 import dagster as dg
 
-from resources.environment import resources_from_environment, workflow_schedule
 from resources.settings_check import DEFAULT_CRON
 from trading_assets.analysis.assets import llm_analysis, trading_signal
 from trading_assets.charts.assets import daily_chart, weekly_chart
 from trading_assets.checks import ASSET_CHECKS
+from trading_assets.environment import resources_from_environment, workflow_schedule
 from trading_assets.evaluation.assets import scorecard_assets, signal_outcome
 from trading_assets.execution.assets import order, portfolio
 from trading_assets.jobs import (

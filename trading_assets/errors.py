@@ -1,6 +1,15 @@
-"""Reading a failed step's error the way a user wrote it, not Dagster's wrapper around it."""
+"""The project's own error types and how a failed step's error is read for people."""
 
+from collections.abc import Sequence
 from typing import Any
+
+
+class SettingError(ValueError):
+    """Settings that cannot work: one line per problem, naming the variable and what to set."""
+
+    def __init__(self, problems: str | Sequence[str]) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
 
 
 def root_cause_message(error: Any) -> str:

@@ -7,7 +7,6 @@ import re
 
 import dagster as dg
 
-from resources.settings_check import SettingError
 from trading_assets.calendar import (
     EARLIEST_DAY,
     EXCHANGE,
@@ -17,6 +16,7 @@ from trading_assets.calendar import (
     extend_back_to,
     weekday_holidays,
 )
+from trading_assets.errors import SettingError
 
 DEFAULT_START_DATE = "2024-01-02"
 DEFAULT_SYMBOLS = "TSLA,NVDA"

@@ -11,9 +11,9 @@ import dagster as dg
 import pytest
 
 from io_managers.artifact_store import ArtifactStore
-from resources.environment import resources_from_environment
 from trading_assets.calendar import sessions_between
 from trading_assets.definitions import build_definitions
+from trading_assets.environment import resources_from_environment
 from trading_assets.evaluation.assets import stored_outcomes
 from trading_assets.evaluation.models import PlotImage, Scorecard, SignalOutcome
 from trading_assets.evaluation.outcome import horizon_end

@@ -11,10 +11,10 @@ import dagster as dg
 import pytest
 
 from resources.broker import BrokerResource
-from resources.environment import resources_from_environment
 from resources.market_data import MarketDataResource
 from tests.ibkr.fake_ib import FakeGateway, fake_ibkr
 from trading_assets.calendar import latest_completed_session
+from trading_assets.environment import resources_from_environment
 from trading_assets.execution.assets import order, portfolio
 from trading_assets.market_data.assets import market_data
 from trading_assets.models import TradingSignal

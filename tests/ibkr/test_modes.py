@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from resources.broker import LIVE_CONFIRMATION, BrokerConfigError, BrokerResource
-from resources.environment import SettingError, resources_from_environment
 from resources.ibkr import IbkrResource
+from trading_assets.environment import SettingError, resources_from_environment
 
 
 def _broker(mode: str, port: int = 7497, confirm: str = "") -> BrokerResource:

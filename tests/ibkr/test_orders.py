@@ -9,7 +9,6 @@ import dagster as dg
 import pytest
 
 from resources.broker import LIVE_CONFIRMATION, BrokerResource
-from resources.environment import SettingError, resources_from_environment
 from resources.ibkr import IbkrUnreachableError
 from tests.ibkr.conftest import (
     LATEST,
@@ -29,6 +28,7 @@ from tests.ibkr.fake_ib import (
     market_bars,
 )
 from trading_assets.calendar import previous_session
+from trading_assets.environment import SettingError, resources_from_environment
 from trading_assets.execution.assets import order
 from trading_assets.execution.placement import OrderRequest, place_once
 from trading_assets.execution.rules import RiskLimits

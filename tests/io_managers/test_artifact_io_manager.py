@@ -123,7 +123,7 @@ def test_every_materialization_is_stored_with_its_workflow_fields(
             assert row.partition_key == KEY_STRING
             assert row.partition_date == examples.DAY and row.symbol == "TSLA"
             assert row.name == f"{asset}:TSLA:2025-01-02"
-            assert row.run_id is None and row.experiment_id is None
+            assert row.mlflow_run_id is None and row.mlflow_experiment_id is None
             assert row.created_at.tzinfo is not None
             path = Path(row.object_uri.removeprefix("file://"))
             assert path.is_file() and path.stat().st_size == row.size_bytes

@@ -8,8 +8,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from resources.environment import resources_from_environment
 from tests.io_managers import examples
+from trading_assets.environment import resources_from_environment
 from trading_assets.jobs import reconcile_spool
 
 ROOT = Path(__file__).resolve().parents[2]

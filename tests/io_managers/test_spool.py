@@ -162,8 +162,8 @@ def test_a_write_retried_after_it_committed_keeps_one_row(tmp_path: Path) -> Non
         examples.order(), asset_name="order", symbol="TSLA", partition_key=KEY,
         partition_date=examples.DAY, job_name="j", run_id="r", step_key="order",
     )
-    first, created = store.store_once(prepared)
-    second, created_again = store.store_once(prepared)  # e.g. the first timed out but committed
+    first, created = store.save_once(prepared)
+    second, created_again = store.save_once(prepared)  # e.g. the first timed out but committed
     assert created and not created_again and first.id == second.id
     assert len(store.database.query()) == 1
 

@@ -11,7 +11,6 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from io_managers.artifact_store import ArtifactStore
-from resources.environment import resources_from_environment
 from tests.conftest import TRADING_DAY
 from tests.llm.api_shapes import (
     ANTHROPIC_MODEL,
@@ -25,6 +24,7 @@ from tests.llm.api_shapes import (
 from tests.llm.conftest import ANTHROPIC_KEY, OPENAI_KEY, Script
 from trading_assets.analysis.assets import llm_analysis, trading_signal
 from trading_assets.charts.assets import daily_chart, weekly_chart
+from trading_assets.environment import resources_from_environment
 from trading_assets.errors import root_cause_message
 from trading_assets.market_data.assets import market_data
 from trading_assets.models import LlmAnalysis, TradingSignal

@@ -9,11 +9,11 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from resources.environment import resources_from_environment
 from sql.engine import create_database_engine
 from sql.migrate import alembic_config, current_revision, head_revision
 from tests.servers import S3Server
 from trading_assets.cli import main
+from trading_assets.environment import resources_from_environment
 
 pytestmark = pytest.mark.integration
 

@@ -20,10 +20,10 @@ import dagster as dg
 import pytest
 import yaml
 
-from resources.environment import resources_from_environment
 from resources.s3_object_store import S3ObjectStore
 from tests.conftest import TRADING_DAY
 from tests.servers import free_port, stop_process_group
+from trading_assets.environment import resources_from_environment
 from trading_assets.partitions import partition_key_for
 
 pytestmark = pytest.mark.integration

@@ -15,8 +15,8 @@ import pytest
 import yaml
 from dagster._core.instance.config import dagster_instance_config
 
-from resources.environment import resources_from_environment
 from trading_assets.definitions import ASSETS
+from trading_assets.environment import resources_from_environment
 
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
 ROOT = DOCKER.parent
@@ -92,7 +92,7 @@ def settings_the_code_reads() -> dict[str, object]:
     and every dg.EnvVar("...") in the packages (TRADING_START_DATE, say).
     """
     settings: dict[str, object] = {}
-    env_py = ROOT / "resources" / "environment.py"
+    env_py = ROOT / "trading_assets" / "environment.py"
     for node in ast.walk(ast.parse(env_py.read_text())):
         if not isinstance(node, ast.Call) or not node.args:
             continue

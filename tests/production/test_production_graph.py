@@ -12,13 +12,13 @@ from dagster._core.run_coordinator.queued_run_coordinator import QueuedRunCoordi
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 
 from io_managers.artifact_store import ArtifactStore
-from resources.environment import resources_from_environment
 from resources.s3_object_store import S3ObjectStore
 from sql.engine import create_database_engine
 from sql.migrate import UPGRADE_COMMAND
 from tests.conftest import TRADING_DAY
 from tests.servers import throwaway_postgres_database
 from trading_assets.definitions import build_definitions
+from trading_assets.environment import resources_from_environment
 from trading_assets.partitions import partition_key_for
 
 pytestmark = pytest.mark.integration

@@ -9,10 +9,10 @@ from contextlib import closing
 
 import pytest
 
-from resources.environment import object_store_from_environment
 from resources.object_store import ObjectNotFoundError, ObjectStoreError
 from resources.s3_object_store import S3ObjectStore, s3_object_store
 from tests.servers import S3Server, free_port, unique_bucket
+from trading_assets.environment import object_store_from_environment
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,8 @@ import dagster as dg
 import pytest
 
 import trading_assets.partitions as partitions
-from resources.environment import SettingError, check_settings, resources_from_environment
 from resources.settings_check import MIN_FREE_BYTES
+from trading_assets.environment import SettingError, check_settings, resources_from_environment
 
 # Present in every row's environment (or in its bad value): none may be echoed back.
 OPENAI_KEY = "sk-test-NEVER-PRINTED-1"

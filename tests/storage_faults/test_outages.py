@@ -15,12 +15,12 @@ import pytest
 from io_managers.artifact_store import ArtifactStore
 from io_managers.reconcile import reconcile, verify
 from io_managers.spool import SpoolEntry
-from resources.environment import resources_from_environment
 from tests.conftest import TRADING_DAY
 from tests.io_managers import examples
 from tests.storage_faults.conftest import FaultyStores
 from trading_assets.cli import main
 from trading_assets.definitions import build_definitions
+from trading_assets.environment import resources_from_environment
 from trading_assets.partitions import partition_key_for
 from trading_assets.sensors import spool_reconcile_sensor
 
@@ -219,7 +219,7 @@ def test_a_database_write_cut_half_way_is_retried_and_inserted_once(
         partition_key=PARTITION, partition_date=TRADING_DAY, job_name="trading_signals_job",
         run_id="cut-run", step_key="trading_signal",
     )
-    record, created = store.store_once(prepared)
+    record, created = store.save_once(prepared)
     assert faulty.database.cuts == 1 and created
     (row,) = store.database.query(execution_id="cut-run")
     assert row.id == record.id and row.write_key == prepared.record.write_key

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dagster as dg
 
 from io_managers.artifact_store import ArtifactStore
-from resources.environment import resources_from_environment
 from tests.io_managers import examples
 from tests.servers import free_port
+from trading_assets.environment import resources_from_environment
 from trading_assets.models import Timeframe
 from trading_assets.partitions import partition_key_for
 from trading_assets.tracking.record import TRACKED_ASSETS

@@ -8,10 +8,10 @@ import dagster as dg
 import pytest
 from mlflow import MlflowClient
 
-from resources.environment import resources_from_environment
 from tests.conftest import TRADING_DAY
 from tests.tracking.helpers import store_for, unreachable_url
 from trading_assets.definitions import build_definitions
+from trading_assets.environment import resources_from_environment
 from trading_assets.partitions import partition_key_for
 
 # MLflow's own SQLAlchemy models, not ours.
@@ -41,8 +41,8 @@ def test_the_job_logs_its_partition_and_its_rows_carry_the_run(
     assert _materialized(result) == SEVEN | {"mlflow_run"}
     rows = store_for(tracking_env).database.query(execution_id=result.run_id)
     assert {r.step_name for r in rows} == SEVEN
-    (run_id,) = {r.run_id for r in rows}
-    (experiment_id,) = {r.experiment_id for r in rows}
+    (run_id,) = {r.mlflow_run_id for r in rows}
+    (experiment_id,) = {r.mlflow_experiment_id for r in rows}
     client = MlflowClient(tracking_uri=resources_from_environment(tracking_env)["mlflow"]
                           .tracking_uri)
     run = client.get_run(run_id)
@@ -68,4 +68,4 @@ def test_mlflow_down_fails_only_the_tracking_step_and_the_trade_is_stored(
     assert failed == {"mlflow_run"}
     rows = store_for(env).database.query(execution_id=result.run_id)
     assert {r.step_name for r in rows} == SEVEN
-    assert {r.run_id for r in rows} == {None}
+    assert {r.mlflow_run_id for r in rows} == {None}

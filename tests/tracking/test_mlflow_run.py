@@ -70,7 +70,7 @@ def _assert_run_readable(client: MlflowClient, env: dict[str, str], run_id: str)
 def _rows_carry(env: dict[str, str], run_id: str, experiment_id: str) -> None:
     rows = store_for(env).database.query(execution_id=SEED_RUN_ID)
     assert len(rows) == 7
-    assert {(r.run_id, r.experiment_id) for r in rows} == {(run_id, experiment_id)}
+    assert {(r.mlflow_run_id, r.mlflow_experiment_id) for r in rows} == {(run_id, experiment_id)}
 
 
 def test_local_store_logs_one_run_per_partition_and_rematerializing_replaces_it(
@@ -122,7 +122,7 @@ def test_unreachable_server_fails_the_step_within_the_timeout_and_keeps_the_arti
     assert "re-materialize only mlflow_run for partition 2025-01-02|TSLA" in message
     rows = store_for(env).database.query(execution_id=SEED_RUN_ID)
     assert sorted(r.id for r in rows) == sorted(ids.values())
-    assert {r.run_id for r in rows} == {None}
+    assert {r.mlflow_run_id for r in rows} == {None}
 
 
 @pytest.mark.integration

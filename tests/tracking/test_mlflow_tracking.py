@@ -13,7 +13,6 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from resources.environment import resources_from_environment
 from resources.mlflow_tracking import (
     MlflowTimeoutError,
     MlflowTracking,
@@ -22,6 +21,7 @@ from resources.mlflow_tracking import (
     mask_uri,
 )
 from tests.tracking.helpers import unreachable_url
+from trading_assets.environment import resources_from_environment
 
 SPEC = RunSpec(
     experiment_name="trading_workflow_TEST",

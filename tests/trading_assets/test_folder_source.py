@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from resources.environment import resources_from_environment
 from resources.ibkr import IbkrResource
 from resources.market_data import MarketDataResource
+from trading_assets.environment import resources_from_environment
 from trading_assets.market_data.folder_source import (
     OTHER_DATE_FORMATS,
     MarketDataError,

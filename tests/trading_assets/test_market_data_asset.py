@@ -8,9 +8,9 @@ import dagster as dg
 import pytest
 
 import trading_assets.market_data.assets as market_data_module
-from resources.environment import resources_from_environment
 from tests.conftest import TRADING_DAY
 from trading_assets.calendar import TIMEZONE, check_closed_session
+from trading_assets.environment import resources_from_environment
 from trading_assets.partitions import partition_key_for
 
 

@@ -8,8 +8,8 @@ only with the order. What the button does launch is ``order_stored``, without a 
 import dagster as dg
 import pytest
 
-from resources.environment import resources_from_environment
 from trading_assets.definitions import build_definitions
+from trading_assets.environment import resources_from_environment
 from trading_assets.execution.assets import RISK_GATE_CHECKS
 from trading_assets.partitions import symbol_day
 

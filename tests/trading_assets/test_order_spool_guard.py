@@ -9,10 +9,10 @@ import pytest
 
 from io_managers.artifact_store import ArtifactStore
 from io_managers.resilience import WritePolicy
-from resources.environment import resources_from_environment
 from tests.conftest import TRADING_DAY
 from tests.io_managers import examples
 from trading_assets.definitions import build_definitions
+from trading_assets.environment import resources_from_environment
 from trading_assets.partitions import partition_key_for
 
 PARTITION = partition_key_for("TSLA", TRADING_DAY)

@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from resources.settings_check import SettingError
 from trading_assets.calendar import (
     REGULAR_CLOSE,
     TIMEZONE,
@@ -21,6 +20,7 @@ from trading_assets.calendar import (
     sessions_between,
     weekday_holidays,
 )
+from trading_assets.errors import SettingError
 from trading_assets.partitions import (
     SymbolError,
     _trading_day_partitions,
@@ -179,7 +179,7 @@ def test_a_bad_start_date_names_the_variable_the_value_and_an_example(
 
 _CHECK_AFTER_IMPORT = """
 import trading_assets.definitions
-from resources.environment import check_settings
+from trading_assets.environment import check_settings
 print(check_settings())
 """
 

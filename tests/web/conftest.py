@@ -18,10 +18,10 @@ import dagster as dg
 import pytest
 from filelock import FileLock
 
-from resources.environment import resources_from_environment
 from tests.conftest import TRADING_DAY
 from tests.servers import postgres_url, s3_server
 from trading_assets.definitions import build_definitions
+from trading_assets.environment import resources_from_environment
 from trading_assets.partitions import partition_key_for
 from trading_assets.run_report import quiet_run_config
 

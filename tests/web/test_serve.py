@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from resources.settings_check import SettingError
 from trading_assets.cli import main
+from trading_assets.errors import SettingError
 from trading_assets.web.settings import BrowserSettings, is_loopback
 
 TOKEN = "0123456789abcdef0123"

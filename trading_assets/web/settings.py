@@ -7,8 +7,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from resources.settings_check import SettingError
 from sql.engine import mask_url
+from trading_assets.errors import SettingError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000

@@ -17,9 +17,9 @@ import dagster as dg
 from io_managers.artifact_store import ArtifactStore
 from io_managers.errors import CorruptArtifactError
 from resources.database import ArtifactDatabase, ArtifactRecord
-from resources.environment import resources_from_environment
 from resources.object_store import ObjectStore
 from sql.engine import url_secrets
+from trading_assets.environment import resources_from_environment
 from trading_assets.web.errors import ArtifactUnreadable, store_guard
 from trading_assets.web.queries import ArtifactQueries, Row
 

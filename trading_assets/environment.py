@@ -35,7 +35,6 @@ from resources.object_store import LocalObjectStore, ObjectStore
 from resources.settings_check import (
     DEFAULT_CRON,
     Setting,
-    SettingError,
     SettingsReader,
     cron_problem,
     database_url_problem,
@@ -46,6 +45,7 @@ from resources.settings_check import (
 from resources.trading_policy import TradingPolicy
 from resources.watchlist import WatchlistResource
 from sql.engine import mask_url
+from trading_assets.errors import SettingError
 from trading_assets.market_data.folder_source import MarketDataError
 from trading_assets.partitions import DEFAULT_START_DATE, parse_start_date, start_date_error
 
