@@ -43,3 +43,27 @@ def test_every_module_is_core_or_wiring() -> None:
         f"add each to pyproject.toml's [tool.importlinter] core or wiring lists: {unplaced}"
     )
     assert not core & wiring
+
+
+def test_no_module_imports_itself_through_others() -> None:
+    """No import circle anywhere (function-level imports included), e.g. the one there was
+    between backfill, definitions and the order asset."""
+    import grimp
+
+    graph = grimp.build_graph(*CONFIG["root_packages"])
+    imports = {m: graph.find_modules_directly_imported_by(m) for m in graph.modules}
+    circles = []
+    done: set[str] = set()
+
+    def visit(module: str, path: list[str]) -> None:
+        for imported in imports[module]:
+            if imported in path:
+                circles.append(path[path.index(imported):] + [imported])
+            elif imported not in done:
+                visit(imported, [*path, imported])
+        done.add(module)
+
+    for module in sorted(imports):
+        if module not in done:
+            visit(module, [module])
+    assert circles == []
