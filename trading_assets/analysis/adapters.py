@@ -199,17 +199,9 @@ def offline_analysis(request: AnalysisRequest) -> LlmAnalysis:
     answer = offline.analyse(request.indicators)
     latency_ms = (time.perf_counter() - started) * 1000
     return LlmAnalysis(
-        symbol=request.symbol,
-        as_of=request.as_of,
-        provider=request.provider,
-        model_name=request.model,
-        prompt_version=request.prompt_version,
-        prompt=request.prompt,
-        image_sha256=request.image_sha256,
+        **request.recorded(),
         response=answer.model_dump_json(indent=2),
         latency_ms=round(latency_ms, 3),
-        indicators=request.indicators,
-        cache_key=request.cache_key,
     )
 
 

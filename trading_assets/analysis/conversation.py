@@ -151,21 +151,13 @@ def _analysis(
     input_tokens = sum(a.input_tokens for a in attempts)
     output_tokens = sum(a.output_tokens for a in attempts)
     return LlmAnalysis(
-        symbol=request.symbol,
-        as_of=request.as_of,
-        provider=request.provider,
-        model_name=request.model,
-        prompt_version=request.prompt_version,
-        prompt=request.prompt,
-        image_sha256=request.image_sha256,
+        **request.recorded(),
         response=attempts[-1].response,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         latency_ms=round(sum(a.latency_ms for a in attempts), 3),
         cost_usd=price.cost_usd(input_tokens, output_tokens) if price else 0.0,
         priced=price is not None,
-        indicators=request.indicators,
         attempts=attempts,
         error=error,
-        cache_key=request.cache_key,
     )

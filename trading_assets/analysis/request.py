@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from trading_assets.analysis.prompt import PROMPT_VERSION, build_prompt
 
@@ -35,6 +36,20 @@ class AnalysisRequest:
         return cache_key(
             self.provider, self.model, self.prompt, self.image_sha256, self.endpoint
         )
+
+    def recorded(self) -> dict[str, Any]:
+        """What every analysis of this request records of it (LlmAnalysis fields)."""
+        return {
+            "symbol": self.symbol,
+            "as_of": self.as_of,
+            "provider": self.provider,
+            "model_name": self.model,
+            "prompt_version": self.prompt_version,
+            "prompt": self.prompt,
+            "image_sha256": self.image_sha256,
+            "indicators": self.indicators,
+            "cache_key": self.cache_key,
+        }
 
 
 def cache_key(
