@@ -33,11 +33,12 @@ from trading_assets.backfill import freeze_loaded_heap  # noqa: E402
 from trading_assets.calendar import latest_completed_session, sessions_between  # noqa: E402
 from trading_assets.charts.assets import DAILY_BARS_SHOWN, WEEKLY_BARS_SHOWN  # noqa: E402
 from trading_assets.charts.render import render_chart, weekly_bars  # noqa: E402
-from trading_assets.definitions import build_definitions  # noqa: E402
+from trading_assets.definitions import build_definitions
 from trading_assets.environment import resources_from_environment  # noqa: E402
 from trading_assets.execution.assets import placed_order_artifact  # noqa: E402
 from trading_assets.execution.placement import OrderRequest, place_once  # noqa: E402
 from trading_assets.indicators import indicator_snapshot  # noqa: E402
+from trading_assets.jobs import trading_signals_job  # noqa: E402
 from trading_assets.market_data.synthetic import synthetic_bars  # noqa: E402
 from trading_assets.models import Timeframe  # noqa: E402
 from trading_assets.partitions import partition_key_for  # noqa: E402
@@ -46,7 +47,7 @@ from trading_assets.tracking.record import TRACKED_ASSETS, build_run_spec, load_
 ROOT = Path(__file__).resolve().parent.parent
 LAST_DAY = dt.date(2025, 5, 30)  # a closed session far from holidays
 HISTORY = 520
-JOB = "trading_signals_job"
+JOB = trading_signals_job.name
 PREVIOUS_CHART_SECONDS = 25.0
 
 

@@ -136,16 +136,7 @@ def get_artifact(artifact_id: int, request: Request, b: Dep) -> ArtifactDetail:
 def download(artifact_id: int, b: Dep) -> Response:
     """The payload bytes (PNG, Parquet or JSON) with their content type, as a file; the sha256
     is checked against the row first."""
-    row = _row(b, artifact_id)
-    return Response(
-        b.stores.payload(row),
-        media_type=content_type(row),
-        headers={
-            "Content-Disposition": f'attachment; filename="{file_name(row)}"',
-            "ETag": f'"{row["content_hash"]}"',
-            "Cache-Control": IMMUTABLE,
-        },
-    )
+    return _payload(b, _row(b, artifact_id), "attachment")
 
 
 @router.get(
@@ -163,11 +154,16 @@ def image(artifact_id: int, b: Dep) -> Response:
             f"artifact #{artifact_id} is a {row['type']}, not an image (chart or plot): use "
             f"/api/artifacts/{artifact_id}/download"
         )
+    return _payload(b, row, "inline")
+
+
+def _payload(b: Browser, row: Any, disposition: str) -> Response:
+    """The row's stored bytes (sha256 checked) with their type and name; immutable."""
     return Response(
         b.stores.payload(row),
         media_type=content_type(row),
         headers={
-            "Content-Disposition": f'inline; filename="{file_name(row)}"',
+            "Content-Disposition": f'{disposition}; filename="{file_name(row)}"',
             "ETag": f'"{row["content_hash"]}"',
             "Cache-Control": IMMUTABLE,
         },
