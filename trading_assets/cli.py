@@ -213,7 +213,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                       "run is marked failed", file=sys.stderr)
                 return 130
             failures += _print_partition(symbol, day, result, db)
-    print(f"\nartifacts: {db.masked_url()}   browse: make ui ({DAGSTER_UI})")
+    print(f"\nartifacts: {db.masked_url()}   browse: make web (http://127.0.0.1:8000), "
+          f"lineage: make ui ({DAGSTER_UI})")
     return 1 if failures else 0
 
 
