@@ -210,7 +210,7 @@ def list_figure(name: str, url: str, root: Path, rows: int, repeat: int) -> Figu
         bare_call(label, where)
     bare_times = [_timed(lambda lw=(label, where): bare_call(*lw))
                   for _ in range(repeat) for label, (_, where) in requests.items()]
-    bare.dispose()
+    bare.database.dispose()
     value = p95(app_times) * 1000
     return Figure(
         f"list endpoint (100 rows + total), {rows:,} rows, {name}: p95 "

@@ -126,7 +126,6 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
         )
         return value
 
-
     def _require_cleared(self, record: Any, blocking: tuple[str, ...]) -> None:
         """Fail the consuming step, without retries, unless the artifact passed its blocking
         checks (the newest artifact only: an older one that passed is not a stand-in)."""

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from resources.database import ArtifactDatabase, ArtifactRecord
 from resources.object_store import ObjectStore
+from resources.settings_check import nearest_existing
 
 PAYLOAD_FILE = "payload"
 ENTRY_FILE = "entry.json"
@@ -197,9 +198,7 @@ def _sync_directory(path: Path) -> None:
 
 def _free_space(folder: Path) -> str:
     """How much room the disk under ``folder`` has left, for an error message."""
-    probe = folder
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
+    probe = nearest_existing(folder)
     try:
         free = shutil.disk_usage(probe).free
     except OSError as exc:

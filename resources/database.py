@@ -141,6 +141,11 @@ class ArtifactDatabase(dg.ConfigurableResource):
         """
         self._ready_engine()
 
+    def engine(self) -> Engine:
+        """This resource's engine (its pool), the schema checked (or, for the embedded SQLite,
+        brought up to date) on first use: for readers that build their own queries."""
+        return self._ready_engine()
+
     def _ready_engine(self) -> Engine:
         if not self._schema_ready:
             if self.auto_migrate_sqlite and is_sqlite(self.url):

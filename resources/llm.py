@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import dagster as dg
@@ -45,11 +45,6 @@ from trading_assets.analysis.pricing import (
 )
 from trading_assets.analysis.request import AnalysisRequest, build_request
 from trading_assets.models import LlmAnalysis
-
-if TYPE_CHECKING:
-    # The SDKs take seconds to import: loaded on the first real call, not when the code
-    # location loads (the offline analyst, the default, never needs them).
-    pass
 
 __all__ = [
     "AnalysisFailedError",
@@ -166,12 +161,6 @@ class LlmResource(dg.ConfigurableResource):
                 f"export {variable}=... (or unset LLM_PROVIDER to use the offline analyst)"
             )
         return key.strip()
-
-    def price(self, provider: str, model: str) -> Price:
-        try:
-            return price_for(provider, model, self.price_table_path)
-        except PriceTableError as exc:
-            raise LlmConfigError(str(exc)) from exc
 
     def model_price(self, provider: str, model: str) -> Price | None:
         """The model's price, or None for a model of a local OpenAI-compatible server that the

@@ -158,7 +158,8 @@ def _field_problem(
 # -- checks that need no resource -------------------------------------------------------------
 
 
-def _nearest_existing(path: Path) -> Path:
+def nearest_existing(path: Path) -> Path:
+    """``path``, or the nearest of its parents that exists."""
     while not path.exists() and path != path.parent:
         path = path.parent
     return path
@@ -173,7 +174,7 @@ def folder_problem(variable: str, raw: str, folder: Path, example: str) -> str |
     setting = f"{variable}={raw!r}" if raw else f"{variable} (unset: {folder})"
     if folder.exists() and not folder.is_dir():
         return f"{setting} is a file, not a folder: use e.g. {variable}={example}"
-    existing = _nearest_existing(folder)
+    existing = nearest_existing(folder)
     if not os.access(existing, os.W_OK | os.X_OK):
         return (
             f"{setting} cannot be written: {existing} is read-only; make it writable or use "

@@ -10,7 +10,7 @@ import pandas as pd
 
 from io_managers.artifact_store import ArtifactStore
 from tests.conftest import TRADING_DAY
-from trading_assets.checks import ASSET_CHECKS, stored_artifact_problems
+from trading_assets.checks import ASSET_CHECKS, read_stored
 from trading_assets.definitions import ASSETS, build_definitions
 from trading_assets.environment import resources_from_environment
 from trading_assets.execution.assets import RISK_GATE_CHECKS
@@ -93,10 +93,10 @@ def test_a_corrupted_object_fails_its_storage_check(
     Path(uri.removeprefix("file://")).write_bytes(b"not parquet")
     store = ArtifactStore(*(resources_from_environment(data_env)[k]
                             for k in ("artifact_db", "object_store")))
-    (problem,) = stored_artifact_problems(store, "market_data", "2025-06-02|TSLA")
+    (problem,) = read_stored(store, "market_data", "2025-06-02|TSLA").problems
     assert "changed since it was written" in problem and "re-materialize" in problem
-    assert stored_artifact_problems(store, "order", "2025-06-02|TSLA") == []
-    assert stored_artifact_problems(store, "order", "2025-06-03|TSLA") == [
+    assert read_stored(store, "order", "2025-06-02|TSLA").problems == []
+    assert read_stored(store, "order", "2025-06-03|TSLA").problems == [
         "no artifact row for order 2025-06-03|TSLA"]
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -16,17 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers import free_port, stop_process_group
 from trading_assets.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 QUERY = """{ assetNodes { assetKey { path } dependencyKeys { path }
   partitionStats { numMaterialized } } }"""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _graphql(port: int, query: str) -> dict:
@@ -44,7 +37,7 @@ def webserver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
     monkeypatch.setenv("TRADING_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
     assert main(["run", "--date", "2025-06-02", "--symbols", "TSLA"]) == 0
-    port = _free_port()
+    port = free_port()
     # Its own session: the webserver's children go down with it.
     proc = subprocess.Popen(
         [sys.executable, "-m", "dagster_webserver", "-w", "workspace.yaml",
@@ -65,12 +58,7 @@ def webserver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
             pytest.fail("dagster-webserver did not answer within 90 s")
         yield port
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=15)
+        stop_process_group(proc, timeout=15)
 
 
 @pytest.mark.integration
@@ -101,7 +89,7 @@ def _lines_until(proc: subprocess.Popen[str], marker: str, seconds: float) -> li
 
 @pytest.mark.integration
 def test_make_ui_starts_without_a_warning_and_names_the_artifact_browser(tmp_path: Path) -> None:
-    home, data, port = tmp_path / "home", tmp_path / "data", _free_port()
+    home, data, port = tmp_path / "home", tmp_path / "data", free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADING_", "PYTHONWARN"))}
     env |= {"DAGSTER_HOME": str(home), "TRADING_DATA_DIR": str(data)}
     proc = subprocess.Popen(
@@ -112,12 +100,7 @@ def test_make_ui_starts_without_a_warning_and_names_the_artifact_browser(tmp_pat
         lines = _lines_until(proc, "Serving dagster-webserver", 120)
         nodes = _graphql(port, "{ assetNodes { assetKey { path } } }")["data"]["assetNodes"]
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=15)
+        stop_process_group(proc, timeout=15)
     out = "".join(lines)
     assert f"Dagster UI: http://127.0.0.1:{port}" in out
     assert "artifact browser: http://127.0.0.1:8000 (make web)" in out

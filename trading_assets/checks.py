@@ -78,10 +78,11 @@ class Rule:
 
 WARN = dg.AssetCheckSeverity.WARN
 
+
 @dataclass(frozen=True)
-class _Read:
-    """What one stage read of an asset: the artifact judged (row, or spooled row), its value
-    (None when it cannot be used) and why not."""
+class StoredRead:
+    """What a stage read of an asset: the artifact judged (row, or spooled row), its value
+    (None when it cannot be used) and why not (empty: intact)."""
 
     record: ArtifactRecord | None
     value: object | None
@@ -90,7 +91,7 @@ class _Read:
 
 def read_stored(
     store: ArtifactStore, asset: str, partition_key: str, spool: ArtifactSpool | None = None
-) -> _Read:
+) -> StoredRead:
     """The newest artifact of ``asset`` for the partition, read back once and checked."""
     # Only entries meant for these stores: one spooled under another configuration (another
     # database or bucket) is reported by `order` and `reconcile`, and does not block this one.
@@ -99,7 +100,7 @@ def read_stored(
     ] if spool is not None else []
     if waiting:
         # Newer than anything in the stores: the stores do not hold this materialization yet.
-        return _Read(waiting[-1].record, None, [
+        return StoredRead(waiting[-1].record, None, [
             f"{asset} {partition_key} is only in the local spool ({len(waiting)} entry, "
             f"{waiting[-1].reason}); run `trading-signals reconcile` once the stores are back"
         ])
@@ -107,24 +108,17 @@ def read_stored(
     try:
         record = store.database.latest(asset, partition_key)
         if record is None:
-            return _Read(None, None, [f"no artifact row for {asset} {partition_key}"])
-        return _Read(record, store.load(record), [])
+            return StoredRead(None, None, [f"no artifact row for {asset} {partition_key}"])
+        return StoredRead(record, store.load(record), [])
     except CorruptArtifactError as exc:
-        return _Read(record, None, [str(exc)])
+        return StoredRead(record, None, [str(exc)])
     except Exception as exc:
         if not is_transient(exc):
             raise
         # A store that is down is exactly what this check reports: a failed check, with why.
-        return _Read(record, None, [
+        return StoredRead(record, None, [
             f"cannot read {asset} {partition_key} back: {type(exc).__name__}: {first_line(exc)}"
         ])
-
-
-def stored_artifact_problems(
-    store: ArtifactStore, asset: str, partition_key: str, spool: ArtifactSpool | None = None
-) -> list[str]:
-    """Why the newest artifact of ``asset`` for the partition is not intact (empty: it is)."""
-    return read_stored(store, asset, partition_key, spool).problems
 
 
 class _Stage:
@@ -140,8 +134,7 @@ class _Stage:
         self.selected = {
             (key.asset_key.to_user_string(), key.name) for key in context.selected_asset_check_keys
         }
-        self.judged: dict[str, ArtifactRecord | None] = {}
-        self.unreadable: dict[str, list[str]] = {}
+        self.reads: dict[str, StoredRead] = {}
         self.results: list[CheckRecord] = []
 
     def _result(
@@ -154,7 +147,7 @@ class _Stage:
         severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
     ) -> dg.AssetCheckResult:
         description = "; ".join(problems) if problems else passed_note
-        record = self.judged.get(asset)
+        record = self.reads[asset].record
         if record is not None:
             self.results.append(CheckRecord(
                 write_key=record.write_key, artifact_id=record.id, asset=asset,
@@ -173,9 +166,7 @@ class _Stage:
 
     def read(self, asset: str) -> Generator[dg.AssetCheckResult, None, object | None]:
         """Yields the ``<asset>_stored`` result; returns the value (None if unreadable)."""
-        read = read_stored(self.store, asset, self.partition_key, self.spool)
-        self.judged[asset] = read.record
-        self.unreadable[asset] = read.problems
+        read = self.reads[asset] = read_stored(self.store, asset, self.partition_key, self.spool)
         if (asset, f"{asset}_stored") in self.selected:
             yield self._result(
                 f"{asset}_stored",
@@ -193,7 +184,7 @@ class _Stage:
         if value is None:
             # Not evaluated: the reason is the storage check's, repeated so this one says it too.
             # A warning, so the first ERROR a person reads is the storage check's own.
-            why = "; ".join(self.unreadable.get(rule.asset, [])) or "its artifact is not intact"
+            why = "; ".join(self.reads[rule.asset].problems) or "its artifact is not intact"
             problems = [f"not evaluated: {rule.asset} cannot be read from the stores ({why})"]
             yield self._result(
                 rule.name, rule.asset, problems, passed_note="", severity=WARN

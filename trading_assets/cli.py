@@ -173,8 +173,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     symbols = _symbols(args.symbols)
     day = resolve_day(args.date, dt.datetime.now(dt.UTC))
     home = ensure_dagster_home()
+    # Validated once, every setting (WORKFLOW_SCHEDULE included): SettingError before any run.
     resources = resources_from_environment()
-    _schedule_checked()
     preflight(resources)
     db = _resolved(resources["artifact_db"])
     job = load_job(resources)
@@ -216,14 +216,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"\nartifacts: {db.masked_url()}   browse: make web (http://127.0.0.1:8000), "
           f"lineage: make ui ({DAGSTER_UI})")
     return 1 if failures else 0
-
-
-def _schedule_checked() -> None:
-    """WORKFLOW_SCHEDULE is the daemon's, but a bad one is a bad configuration: refused here
-    too, not left for the UI to find."""
-    from trading_assets.environment import workflow_schedule
-
-    workflow_schedule()
 
 
 def _pool_wait_seconds() -> float:
@@ -316,7 +308,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     if total == 0:
         raise UsageError(f"there is no NYSE trading day between {start} and {end}")
     days = len(work[0][1])
-    llm = _resolved(resources_from_environment()["llm"])
+    resources = resources_from_environment()
+    llm = _resolved(resources["llm"])
     print(
         f"backfill: {total} partitions ({len(symbols)} symbols x {days} trading days, "
         f"{start} to {end})"
@@ -328,7 +321,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         print("not launched")
         return 1
     home = ensure_dagster_home()
-    preflight(resources_from_environment(), broker_used=False)
+    preflight(resources, broker_used=False)
     with dg.DagsterInstance.get() as instance:
         register_symbols(instance, symbols)
         _print_reaped(run_recovery.reap(instance))

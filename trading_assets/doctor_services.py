@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from resources.mlflow_tracking import local_store_path, mask_uri
+from resources.settings_check import nearest_existing
 from sql.engine import url_secrets
 
 # Trading never waits for MLflow: mlflow_run is the last asset of a partition.
@@ -116,7 +117,7 @@ def _scrub(text: str, uri: str) -> str:
 
 def _mlflow_local(store: Path, shown: str) -> Finding:
     folder = store.parent
-    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    existing = nearest_existing(folder)
     try:
         if not existing.is_dir():
             raise NotADirectoryError(f"{existing} is a file")

@@ -27,7 +27,7 @@ def test_the_bulk_fill_writes_rows_the_browser_pages_through(tmp_path: Path) -> 
             indexes = {r[1] for r in conn.exec_driver_sql("PRAGMA index_list(artifacts)")}
         assert {"ix_artifacts_created_at_id", "ix_artifacts_type_created_at_id"} <= indexes
     finally:
-        queries.dispose()
+        queries.database.dispose()
 
 
 def test_browser_figures_on_sqlite(tmp_path: Path) -> None:

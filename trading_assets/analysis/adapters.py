@@ -27,22 +27,24 @@ TOOL_NAME = "record_signal"
 Call = Callable[[Callable[[], Any]], tuple[Any, int, float]]
 
 
-class OpenAIChat:
+class _ProviderChat:
+    """What both adapters hold: the SDK client, the model, the answer's token limit, ``call``."""
+
+    def __init__(self, client: Any, request: AnalysisRequest, max_tokens: int, call: Call) -> None:
+        self._client, self._model, self._max_tokens, self._call = (
+            client, request.model, max_tokens, call
+        )
+
+
+class OpenAIChat(_ProviderChat):
     """Chat completions with both charts as base64 data URLs and a strict JSON schema."""
 
+    _client: openai.OpenAI
+
     def __init__(
-        self,
-        client: openai.OpenAI,
-        request: AnalysisRequest,
-        max_tokens: int,
-        call: Call,
+        self, client: openai.OpenAI, request: AnalysisRequest, max_tokens: int, call: Call
     ) -> None:
-        self._client, self._model, self._max_tokens, self._call = (
-            client,
-            request.model,
-            max_tokens,
-            call,
-        )
+        super().__init__(client, request, max_tokens, call)
         images = [
             {"type": "image_url", "image_url": {"url": data_url(png), "detail": "high"}}
             for png in request.charts.values()
@@ -97,22 +99,15 @@ class OpenAIChat:
         ]
 
 
-class AnthropicChat:
+class AnthropicChat(_ProviderChat):
     """Messages with both charts as image blocks, the answer forced through one tool call."""
 
+    _client: anthropic.Anthropic
+
     def __init__(
-        self,
-        client: anthropic.Anthropic,
-        request: AnalysisRequest,
-        max_tokens: int,
-        call: Call,
+        self, client: anthropic.Anthropic, request: AnalysisRequest, max_tokens: int, call: Call
     ) -> None:
-        self._client, self._model, self._max_tokens, self._call = (
-            client,
-            request.model,
-            max_tokens,
-            call,
-        )
+        super().__init__(client, request, max_tokens, call)
         # Anthropic reads images best when they come before the text that refers to them.
         images = [
             {

@@ -8,7 +8,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from trading_assets.web.context import IMAGE_TYPES, Browser, browser
+from io_managers.artifact_store import IMAGE_TYPES
+from trading_assets.web.context import Browser, browser
 from trading_assets.web.errors import NotFound
 from trading_assets.web.params import (
     MAX_LIMIT,

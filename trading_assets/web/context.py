@@ -6,13 +6,12 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from io_managers.artifact_store import IMAGE_TYPES
 from trading_assets.web.queries import Row
 from trading_assets.web.runs import DagsterRuns
 from trading_assets.web.schemas import Links
 from trading_assets.web.settings import BrowserSettings
 from trading_assets.web.stores import Stores
-
-IMAGE_TYPES = ("chart", "plot")
 
 
 @dataclass

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
-from resources.database import ArtifactDatabase
-from sql.engine import create_database_engine, is_sqlite
+from resources.database import NEWEST_FIRST, ArtifactDatabase
+from sql.engine import is_sqlite
 from sql.schema import artifacts
 from trading_assets.web.errors import BadParameter, store_guard
 
@@ -46,7 +46,6 @@ DOWNSTREAM: dict[str, tuple[str, ...]] = {
     asset: tuple(sorted(a for a, ups in UPSTREAM.items() if asset in ups))
     for asset in {u for ups in UPSTREAM.values() for u in ups}
 }
-NEWEST_FIRST = (artifacts.c.created_at.desc(), artifacts.c.id.desc())
 DATABASE_FIX = "check DATABASE_URL and that the database server is running"
 
 Row = dict[str, Any]
@@ -137,27 +136,20 @@ class ArtifactQueries:
     def __init__(self, database: ArtifactDatabase) -> None:
         self.database = database
         self._postgres = not is_sqlite(database.url)
-        self._engine: Engine | None = None
+        # The resource makes its engine on first use; requests come on several threads.
         self._lock = threading.Lock()
 
     def describe(self) -> str:
         return f"artifacts database {self.database.masked_url()}"
 
-    def dispose(self) -> None:
-        if self._engine is not None:
-            self._engine.dispose()
-            self._engine = None
-
     @contextmanager
     def _connection(self) -> Iterator[Connection]:
         with store_guard(self.describe(), DATABASE_FIX):
             with self._lock:
-                if self._engine is None:
-                    # Refuses a schema that is behind (naming the upgrade command); an embedded
-                    # SQLite database is created or upgraded, as the pipeline itself does.
-                    self.database.ensure_ready()
-                    self._engine = create_database_engine(self.database.url)
-            with self._engine.connect() as connection:
+                # Refuses a schema that is behind (naming the upgrade command); an embedded
+                # SQLite database is created or upgraded, as the pipeline itself does.
+                engine = self.database.engine()
+            with engine.connect() as connection:
                 yield connection
 
     def _rows(self, statement: sa.Select[Any]) -> list[Row]:

@@ -61,17 +61,17 @@ class Stores:
                 raise ArtifactUnreadable(f"artifact #{record.id}: {exc}") from exc
 
     def value(self, row: Row) -> object:
-        """The row's payload as its typed value (io_managers.serializers.deserialize)."""
-        from io_managers.serializers import deserialize
-
+        """The row's payload as its typed value (ArtifactStore.load, hash checked)."""
         record = ArtifactRecord.model_validate(row)
-        try:
-            return deserialize(record.type, self.payload(row), record)
-        except CorruptArtifactError as exc:
-            raise ArtifactUnreadable(str(exc)) from exc
+        with store_guard(f"object store {self.object_store.describe()}", OBJECT_STORE_FIX):
+            try:
+                return self.artifacts.load(record)
+            except CorruptArtifactError as exc:
+                raise ArtifactUnreadable(str(exc)) from exc
+            except ValueError as exc:  # a URI of another store (s3:// with the local folder)
+                raise ArtifactUnreadable(f"artifact #{record.id}: {exc}") from exc
 
     def close(self) -> None:
-        self.queries.dispose()
         self.database.dispose()
 
 
