@@ -50,11 +50,44 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
                 "typed value (MarketData, ChartImage, LlmAnalysis, TradingSignal, OrderDecision "
                 "or PortfolioSnapshot) so it can be stored and loaded downstream"
             )
+        # Only the current run's values are kept: a new run drops the previous one's.
+        self._stored_this_run = {
+            k: v for k, v in self._stored_this_run.items() if k[0] == context.run_id
+        }
         if isinstance(obj, _UNPARTITIONED_VALUES) and not context.has_asset_partitions:
-            symbol, partition_key = None, None
             day = obj.end if isinstance(obj, Scorecard) else obj.as_of
-        else:
-            symbol, day, partition_key = _symbol_day(context, asset_name)
+            context.add_output_metadata(self._store(context, asset_name, obj, None, day, None))
+            return
+        keys = _partition_keys(context, asset_name)
+        if not _ranged(context):
+            symbol, day, key = _symbol_day(keys[0], asset_name)
+            context.add_output_metadata(self._store(context, asset_name, obj, symbol, day, key))
+            return
+        # A ranged (backfill) run: one artifact per partition, each partition's materialization
+        # with its own artifact's metadata.
+        if not isinstance(obj, dict) or set(obj) != set(keys):
+            raise TypeError(
+                f"asset {asset_name} ran for {len(keys)} partitions in one run and must return "
+                "{partition key: value} for exactly those partitions (trading_assets/ranged.py: "
+                f"each); it returned {type(obj).__name__}"
+            )
+        for key in sorted(keys, key=lambda k: symbol_and_date(k)):
+            symbol, day, key = _symbol_day(key, asset_name)
+            metadata = self._store(context, asset_name, obj[key], symbol, day, key)
+            context.step_context.add_asset_metadata(
+                metadata, asset_key=context.asset_key, partition_key=key
+            )
+
+    def _store(
+        self,
+        context: dg.OutputContext,
+        asset_name: str,
+        obj: object,
+        symbol: str | None,
+        day: dt.date,
+        partition_key: str | None,
+    ) -> dict[str, dg.MetadataValue]:
+        """Write one value; returns the metadata its materialization shows."""
         # Rendered before storing: a PNG that PIL cannot open must fail before anything is kept.
         images = (ChartImage, PlotImage)
         thumbnail = png_thumbnail_markdown(obj.png) if isinstance(obj, images) else None
@@ -75,10 +108,6 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
             # asset's RetryPolicy waits), with the message that names the fix.
             raise dg.Failure(description=str(exc), allow_retries=False) from exc
         record = result.record
-        # Only the current run's values are kept: a new run drops the previous one's.
-        self._stored_this_run = {
-            k: v for k, v in self._stored_this_run.items() if k[0] == context.run_id
-        }
         self._stored_this_run[(context.run_id, asset_name, partition_key or "")] = (record, obj)
         metadata: dict[str, dg.MetadataValue] = {
             "artifact_type": dg.MetadataValue.text(record.type),
@@ -100,31 +129,48 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
             metadata["thumbnail"] = dg.MetadataValue.md(thumbnail)
         # No log line: the materialization's metadata says where it went, and every log line is
         # one more event-log write per step.
-        context.add_output_metadata(metadata)
+        return metadata
 
     def load_input(self, context: dg.InputContext) -> object:
         asset_name = context.asset_key.to_user_string()
-        _, _, partition_key = _symbol_day(context, asset_name)
+        keys = _partition_keys(context, asset_name)
+        blocking = _blocking_checks(context)
+        if not _ranged(context):
+            value, record = self._load(context, asset_name, keys[0], blocking)
+            if record is not None:
+                # Records which stored artifact this run read: the audit trail of inputs from
+                # other runs.
+                context.add_input_metadata(_input_metadata(record))
+            return value
+        # A ranged run reads every partition of the range; inputs this run wrote come from
+        # memory, the rest from the stores (their ids listed once, for the audit trail).
+        values: dict[str, object] = {}
+        read: list[int] = []
+        for key in keys:
+            values[key], record = self._load(context, asset_name, key, blocking)
+            if record is not None and record.id is not None:
+                read.append(record.id)
+        if read:
+            context.add_input_metadata({"artifact_ids": dg.MetadataValue.json(sorted(read))})
+        return values
+
+    def _load(
+        self, context: dg.InputContext, asset_name: str, key: str, blocking: tuple[str, ...]
+    ) -> tuple[object, Any]:
+        """One partition's value, and the stored row it was read from (None: from this run)."""
+        _, _, partition_key = _symbol_day(key, asset_name)
         cached = self._stored_this_run.get((_run_id(context), asset_name, partition_key))
         if cached is not None:
             # Written by this run: its materialization already names the artifact, so no
             # input metadata (each would be one more event-log write).
-            self._require_cleared(cached[0], _blocking_checks(context))
-            return cached[1]
+            self._require_cleared(cached[0], blocking)
+            return cached[1], None
         store = self.artifacts.store()
         record = store.latest_record(asset_name, partition_key)
-        self._require_cleared(record, _blocking_checks(context))
+        self._require_cleared(record, blocking)
         value = store.load(record)
         assert record.id is not None
-        # Records which stored artifact this run read: the audit trail of inputs from other runs.
-        context.add_input_metadata(
-            {
-                "artifact_id": dg.MetadataValue.int(record.id),
-                "object_uri": object_uri_metadata(record.object_uri),
-                "written_by_run": dg.MetadataValue.text(record.execution_id or ""),
-            }
-        )
-        return value
+        return value, record
 
     def _require_cleared(self, record: Any, blocking: tuple[str, ...]) -> None:
         """Fail the consuming step, without retries, unless the artifact passed its blocking
@@ -145,6 +191,22 @@ def object_uri_metadata(uri: str) -> dg.MetadataValue:
     if uri.startswith(("http://", "https://")):
         return dg.MetadataValue.url(uri)
     return dg.MetadataValue.text(uri)
+
+
+def _input_metadata(record: Any) -> dict[str, dg.MetadataValue]:
+    return {
+        "artifact_id": dg.MetadataValue.int(record.id),
+        "object_uri": object_uri_metadata(record.object_uri),
+        "written_by_run": dg.MetadataValue.text(record.execution_id or ""),
+    }
+
+
+def _ranged(context: dg.OutputContext | dg.InputContext) -> bool:
+    """Whether the step being run covers a range of partitions (trading_assets/ranged.py)."""
+    try:
+        return not context.step_context.has_partition_key
+    except dg.DagsterInvariantViolationError:
+        return False  # a context built outside a run (tools, tests): one partition
 
 
 def _blocking_checks(context: dg.InputContext) -> tuple[str, ...]:
@@ -175,23 +237,31 @@ def _run_id(context: dg.InputContext) -> str:
         return ""  # a context built outside a run (tools, tests): always read the stores
 
 
-def _symbol_day(
-    context: dg.OutputContext | dg.InputContext, asset_name: str
-) -> tuple[str, dt.date, str]:
-    """(symbol, trading day, key string) of the symbol-day partition being stored or loaded."""
+def _partition_keys(context: dg.OutputContext | dg.InputContext, asset_name: str) -> list[str]:
     if not context.has_asset_partitions:
         raise ValueError(
             f"asset {asset_name} is not partitioned, but the artifact IO manager stores values "
             "per symbol and trading day: give it partitions_def=symbol_day "
             "(trading_assets/partitions.py)"
         )
-    key = context.asset_partition_key
-    if not isinstance(key, dg.MultiPartitionKey):
-        partitions_def = context.asset_partitions_def
-        if isinstance(partitions_def, dg.MultiPartitionsDefinition):
-            key = partitions_def.get_partition_key_from_str(key)
-    dimensions = key.keys_by_dimension if isinstance(key, dg.MultiPartitionKey) else {}
-    if set(dimensions) != {DATE_DIMENSION, SYMBOL_DIMENSION}:
+    partitions_def = context.asset_partitions_def
+    dimensions = {d.name for d in getattr(partitions_def, "partitions_defs", ())}
+    if dimensions != {DATE_DIMENSION, SYMBOL_DIMENSION}:
+        raise ValueError(
+            f"asset {asset_name} is not partitioned by symbol and day: the artifact IO manager "
+            f"needs a MultiPartitionsDefinition with dimensions '{DATE_DIMENSION}' and "
+            f"'{SYMBOL_DIMENSION}' (trading_assets/partitions.py: symbol_day)"
+        )
+    if not _ranged(context):
+        return [str(context.asset_partition_key)]
+    return [str(k) for k in context.asset_partition_keys]
+
+
+def _symbol_day(key: str, asset_name: str) -> tuple[str, dt.date, str]:
+    """(symbol, trading day, key string) of the symbol-day partition being stored or loaded."""
+    parts = key.split("|")
+    dimensions = dict(zip((DATE_DIMENSION, SYMBOL_DIMENSION), parts, strict=False))
+    if len(parts) != 2:
         raise ValueError(
             f"asset {asset_name} partition {key!r} is not a symbol-day partition: the artifact "
             f"IO manager needs a MultiPartitionsDefinition with dimensions '{DATE_DIMENSION}' "
@@ -204,4 +274,4 @@ def _symbol_day(
             f"asset {asset_name} partition {key}: the {DATE_DIMENSION} key "
             f"{dimensions[DATE_DIMENSION]!r} is not a YYYY-MM-DD date"
         ) from exc
-    return symbol, day, str(key)
+    return symbol, day, key

@@ -1,8 +1,10 @@
 """Backfills from the command line: many symbol-days, in worker processes, with progress.
 
-Each symbol's days run in date order in one worker, so the paper simulator sees its history in
-sequence; different symbols run side by side. Every run carries the `trading-signals/backfill`
-tag, and a backfill never reaches a broker (the order asset records it as not traded there).
+Each symbol's days run in date order in one worker, as ranged runs of up to ``DAYS_PER_RUN``
+days (the same kind of run a Dagster UI backfill launches: trading_assets/ranged.py), so the paper
+simulator sees its history in sequence; different symbols run side by side. Every run carries the
+`trading-signals/backfill` tag, and a backfill never reaches a broker (the order asset records it
+as not traded there).
 """
 
 from __future__ import annotations
@@ -26,6 +28,11 @@ from trading_assets.tags import BACKFILL_TAG, PREFLIGHT_TAG
 # How long the other workers wait for the first partition to create the stores' schemas; past it
 # they start anyway (the first worker died, and its error is what the backfill reports).
 FIRST_PARTITION_WAIT_SECONDS = 300.0
+# Days of one symbol in one run: a run keeps its values in memory until it ends (about 0.3 MB a
+# day: bars and two PNGs), and progress is reported as each run ends.
+DAYS_PER_RUN = 60
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 @dataclass(frozen=True)
@@ -66,9 +73,9 @@ def _run_symbol(
     first_done: threading.Event | None = None,
     wait_for: threading.Event | None = None,
 ) -> None:
-    """The symbol's days in order, each as one in-process run; ``report`` after each.
+    """The symbol's days in order, as ranged in-process runs; ``report`` for each day.
 
-    ``first_done`` is set once the first partition has run; until ``wait_for`` is set, no run
+    ``first_done`` is set once the first run has ended; until ``wait_for`` is set, no run
     starts (both are for worker processes: see ``run_backfill``).
     """
     from trading_assets.definitions import load_job
@@ -80,13 +87,20 @@ def _run_symbol(
     if wait_for is not None:
         wait_for.wait(FIRST_PARTITION_WAIT_SECONDS)
     with dg.DagsterInstance.get() as instance:
-        for n, day in enumerate(days):
+        for n, start in enumerate(range(0, len(days), DAYS_PER_RUN)):
+            chunk = days[start:start + DAYS_PER_RUN]
             try:
                 result = job.execute_in_process(
-                    partition_key=partition_key_for(symbol, day),
                     instance=instance,
-                    # The worker's pid: a killed worker's run is reaped, not left holding slots.
-                    tags={BACKFILL_TAG: backfill_id, PREFLIGHT_TAG: "passed", **process_tags()},
+                    tags={
+                        RANGE_START_TAG: str(partition_key_for(symbol, chunk[0])),
+                        RANGE_END_TAG: str(partition_key_for(symbol, chunk[-1])),
+                        BACKFILL_TAG: backfill_id,
+                        PREFLIGHT_TAG: "passed",
+                        # The worker's pid: a killed worker's run is reaped, not left holding
+                        # slots.
+                        **process_tags(),
+                    },
                     raise_on_error=False,
                     run_config=quiet_run_config(),
                 )
@@ -96,7 +110,8 @@ def _run_symbol(
             if n == 0:
                 # What the first run loaded (MLflow, fonts, store engines) stays for every day.
                 freeze_loaded_heap(collect=True)
-            report(_outcome(symbol, day, result))
+            for outcome in _outcomes(symbol, chunk, result):
+                report(outcome)
 
 
 def _worker(
@@ -113,19 +128,26 @@ def _worker(
         _run_symbol(symbol, days, backfill_id, queue.put, wait_for=stores_ready)
 
 
-def _outcome(symbol: str, day: dt.date, result: dg.ExecuteInProcessResult) -> PartitionResult:
+def _outcomes(
+    symbol: str, days: list[dt.date], result: dg.ExecuteInProcessResult
+) -> list[PartitionResult]:
+    """One result per day of a ranged run (a failed run fails each of its days, with its first
+    failure: a blocking check that fails on one day stops the run's later steps for all)."""
     if not result.success:
-        return PartitionResult(symbol, day, result.run_id, False, first_failure(result))
-    signal = result.output_for_node("trading_signal")
-    decision = result.output_for_node("order")
-    placed = "order placed" if decision.placed else f"no order ({decision.reason})"
-    return PartitionResult(
-        symbol,
-        day,
-        result.run_id,
-        True,
-        f"{signal.action.value} {signal.confidence_score:g}; {placed}",
-    )
+        why = first_failure(result)
+        return [PartitionResult(symbol, day, result.run_id, False, why) for day in days]
+    signals = result.output_for_node("trading_signal")
+    decisions = result.output_for_node("order")
+    outcomes = []
+    for day in days:
+        key = f"{day.isoformat()}|{symbol}"
+        signal, decision = signals[key], decisions[key]
+        placed = "order placed" if decision.placed else f"no order ({decision.reason})"
+        outcomes.append(PartitionResult(
+            symbol, day, result.run_id, True,
+            f"{signal.action.value} {signal.confidence_score:g}; {placed}",
+        ))
+    return outcomes
 
 
 def run_backfill(

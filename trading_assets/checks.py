@@ -27,7 +27,8 @@ from resources.database import ArtifactRecord, CheckRecord
 from resources.trading_policy import TradingPolicy
 from trading_assets import quality
 from trading_assets.check_catalog import is_blocking
-from trading_assets.partitions import symbol_and_date, symbol_day
+from trading_assets.partitions import symbol_day
+from trading_assets.ranged import is_ranged, partitions
 
 # Partitioned checks are a Dagster preview; uv.lock pins the version they were tested on, and
 # without them a check's result would not belong to the symbol-day it checked.
@@ -126,11 +127,13 @@ class _Stage:
     stores (which is the storage check), then the value's own rules run on it. Every result is
     also recorded on the artifact it judged, for the IO manager of any later consumer."""
 
-    def __init__(self, context: dg.AssetCheckExecutionContext, artifacts: Artifacts) -> None:
+    def __init__(
+        self, context: dg.AssetCheckExecutionContext, artifacts: Artifacts, partition_key: str
+    ) -> None:
         self.context = context
         self.store = artifacts.store(context.log)
         self.spool = artifacts.spool
-        self.partition_key = str(context.partition_key)
+        self.partition_key = partition_key
         self.selected = {
             (key.asset_key.to_user_string(), key.name) for key in context.selected_asset_check_keys
         }
@@ -256,7 +259,8 @@ def _stage_check(
         policy: TradingPolicy,
         artifacts: Artifacts,
     ) -> Iterator[dg.AssetCheckResult]:
-        if not context.has_partition_key:
+        op_context = context.op_execution_context
+        if not op_context.has_partition_key and not op_context.has_partition_key_range:
             # "Execute all" on an asset's checks (Dagster UI) runs them without a partition:
             # there is no symbol-day artifact to judge, and nothing to fail or alert about.
             context.log.warning(
@@ -265,17 +269,46 @@ def _stage_check(
                 "checks run with it"
             )
             return
-        stage = _Stage(context, artifacts)
-        _, day = symbol_and_date(context.partition_key)
-        inputs = RuleInputs(day=day, min_risk_reward=policy.min_risk_reward)
-        for asset in assets:
-            if stage.wants(asset):
-                value = yield from stage.read(asset)
-                for rule in (r for r in rules if r.asset == asset):
-                    yield from stage.rule(rule, value, inputs)
-        stage.record()
+        ranged = is_ranged(context)
+        for partition in partitions(context):
+            stage = _Stage(context, artifacts, partition.key)
+            inputs = RuleInputs(day=partition.day, min_risk_reward=policy.min_risk_reward)
+            results: Iterator[dg.AssetCheckResult] = _judge(stage, assets, rules, inputs)
+            # A ranged (backfill) run judges each partition of its range on its own day.
+            yield from (_on_partition(r, partition.key) for r in results) if ranged else results
+            stage.record()
+        if ranged:
+            # Each check's output, once: its results are the evaluations above.
+            for key in context.selected_asset_check_keys:
+                yield dg.Output(None, output_name=context.op_execution_context.assets_def
+                                .get_output_name_for_asset_check_key(key))
 
     return _check
+
+
+def _judge(
+    stage: _Stage, assets: Sequence[str], rules: Sequence[Rule], inputs: RuleInputs
+) -> Iterator[dg.AssetCheckResult]:
+    for asset in assets:
+        if stage.wants(asset):
+            value = yield from stage.read(asset)
+            for rule in (r for r in rules if r.asset == asset):
+                yield from stage.rule(rule, value, inputs)
+
+
+def _on_partition(result: dg.AssetCheckResult, partition_key: str) -> dg.AssetCheckEvaluation:
+    """A check result as the evaluation of one partition of a ranged run."""
+    asset_key = dg.AssetKey.from_coercible(result.asset_key)
+    return dg.AssetCheckEvaluation(
+        asset_key=asset_key,
+        check_name=str(result.check_name),
+        passed=result.passed,
+        severity=result.severity,
+        description=result.description,
+        metadata=result.metadata,
+        blocking=is_blocking(asset_key.to_user_string(), str(result.check_name)),
+        partition=partition_key,
+    )
 
 
 ASSET_CHECKS = [

@@ -24,6 +24,8 @@ _CHECK_STEP_SUMMARY = "DagsterAssetCheckFailedError"
 
 def first_failure(result: Any) -> str:
     """The first thing that stopped ``result``'s run, as one line with what to do."""
+    # A ranged (backfill) run judges many days: say which one failed.
+    ranged = "dagster/asset_partition_range_start" in result.dagster_run.tags
     for event in result.all_events:
         if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.event_specific_data
@@ -34,7 +36,8 @@ def first_failure(result: Any) -> str:
             ):
                 asset = evaluation.asset_key.to_user_string()
                 why = (evaluation.description or "no description").strip().splitlines()[0]
-                return f"check {evaluation.check_name} failed: {why}; {fix_for(asset)}"
+                on = f" on {evaluation.partition}" if ranged and evaluation.partition else ""
+                return f"check {evaluation.check_name} failed{on}: {why}; {fix_for(asset)}"
         elif event.is_step_failure and event.step_failure_data:
             error = event.step_failure_data.error
             if error is not None and error.cls_name == _CHECK_STEP_SUMMARY:

@@ -7,6 +7,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from io_managers.artifact_store import ArtifactStore
 from io_managers.artifacts import Artifacts
 from resources.llm import AnalysisFailedError, LlmResource
 from resources.trading_policy import TradingPolicy
@@ -14,7 +15,16 @@ from trading_assets.analysis.answer import build_signal, parse_answer
 from trading_assets.analysis.cache import find_cached
 from trading_assets.indicators import indicator_snapshot
 from trading_assets.models import ChartImage, LlmAnalysis, MarketData, TradingSignal
-from trading_assets.partitions import current_partition, symbol_day
+from trading_assets.partitions import symbol_day
+from trading_assets.ranged import (
+    RANGED,
+    Partition,
+    PerPartition,
+    each,
+    is_ranged,
+    per_partition_type,
+    value_for,
+)
 
 FAILED_ANALYSIS = "llm_analysis_failed"
 
@@ -40,17 +50,45 @@ class LlmAnalysisConfig(dg.Config):
     description="The prompt, both charts' hashes, the raw answer, model, tokens, latency and cost.",
     # Caps simultaneous LLM calls across all runs (limit set in the instance, docker/dagster.yaml).
     pool="llm",
+    backfill_policy=RANGED,
+    dagster_type=per_partition_type(LlmAnalysis),
 )
 def llm_analysis(
     context: dg.AssetExecutionContext,
     config: LlmAnalysisConfig,
     llm: LlmResource,
     artifacts: Artifacts,
+    market_data: PerPartition[MarketData],
+    daily_chart: PerPartition[ChartImage],
+    weekly_chart: PerPartition[ChartImage],
+) -> PerPartition[LlmAnalysis]:
+    ranged = is_ranged(context)
+    store = artifacts.store(context.log)
+
+    def produce(partition: Partition) -> tuple[LlmAnalysis, dict[str, Any]]:
+        analysis = _analyse(
+            context, config, llm, artifacts, store, partition,
+            value_for(market_data, partition, ranged),
+            value_for(daily_chart, partition, ranged),
+            value_for(weekly_chart, partition, ranged),
+        )
+        return analysis, analysis_metadata(analysis)
+
+    return each(context, produce)
+
+
+def _analyse(
+    context: dg.AssetExecutionContext,
+    config: LlmAnalysisConfig,
+    llm: LlmResource,
+    artifacts: Artifacts,
+    store: ArtifactStore,
+    partition: Partition,
     market_data: MarketData,
     daily_chart: ChartImage,
     weekly_chart: ChartImage,
 ) -> LlmAnalysis:
-    symbol, day = current_partition(context)
+    symbol, day = partition.symbol, partition.day
     request = llm.prepare(
         symbol=symbol,
         as_of=day,
@@ -59,42 +97,39 @@ def llm_analysis(
         provider=config.provider,
         model=config.model,
     )
-    store = artifacts.store(context.log)
-    analysis = None
     if request.provider != "offline" and not config.fresh:
-        analysis = find_cached(store, request)
-    if analysis is None:
-        try:
-            analysis = llm.analyse(request, log=context.log)
-        except AnalysisFailedError as exc:
-            # Nothing is lost: the raw responses become an artifact row before the step fails.
-            stored = store.write_or_spool(
-                exc.analysis,
-                spool=artifacts.spool,
-                # Its own step name: loads of llm_analysis (a downstream re-run, MLflow) and the
-                # cache only ever see analyses that succeeded.
-                asset_name=FAILED_ANALYSIS,
-                symbol=symbol,
-                partition_key=str(context.partition_key),
-                partition_date=day,
-                job_name=context.job_name,
-                run_id=context.run.run_id,
-                step_key=context.get_step_execution_context().step.key,
-            )
-            record = stored.record
-            where = (
-                f"kept in the local spool at {stored.spool_path} until `trading-signals "
-                "reconcile` moves it to the stores (a store is down)"
-                if stored.spooled is not None
-                else f"stored as artifact #{record.id} ({record.object_uri}): "
-                f"`trading-signals artifacts show {record.id} --payload`"
-            )
-            raise AnalysisFailedError(
-                f"{exc}. Every raw response is {where}",
-                exc.analysis,
-            ) from None  # the same failure, now with where its responses are: read this one
-    context.add_output_metadata(analysis_metadata(analysis))
-    return analysis
+        cached = find_cached(store, request)
+        if cached is not None:
+            return cached
+    try:
+        return llm.analyse(request, log=context.log)
+    except AnalysisFailedError as exc:
+        # Nothing is lost: the raw responses become an artifact row before the step fails.
+        stored = store.write_or_spool(
+            exc.analysis,
+            spool=artifacts.spool,
+            # Its own step name: loads of llm_analysis (a downstream re-run, MLflow) and the
+            # cache only ever see analyses that succeeded.
+            asset_name=FAILED_ANALYSIS,
+            symbol=symbol,
+            partition_key=partition.key,
+            partition_date=day,
+            job_name=context.job_name,
+            run_id=context.run.run_id,
+            step_key=context.get_step_execution_context().step.key,
+        )
+        record = stored.record
+        where = (
+            f"kept in the local spool at {stored.spool_path} until `trading-signals "
+            "reconcile` moves it to the stores (a store is down)"
+            if stored.spooled is not None
+            else f"stored as artifact #{record.id} ({record.object_uri}): "
+            f"`trading-signals artifacts show {record.id} --payload`"
+        )
+        raise AnalysisFailedError(
+            f"{exc}. Every raw response is {where}",
+            exc.analysis,
+        ) from None  # the same failure, now with where its responses are: read this one
 
 
 def analysis_metadata(analysis: LlmAnalysis) -> dict[str, Any]:
@@ -131,16 +166,24 @@ def analysis_metadata(analysis: LlmAnalysis) -> dict[str, Any]:
     group_name="analysis",
     kinds={"python"},
     description="BUY / SELL / HOLD with confidence, levels and size; invalid answers fail here.",
+    backfill_policy=RANGED,
+    dagster_type=per_partition_type(TradingSignal),
 )
 def trading_signal(
-    context: dg.AssetExecutionContext, policy: TradingPolicy, llm_analysis: LlmAnalysis
-) -> TradingSignal:
-    symbol, day = current_partition(context)
-    signal = build_signal(
-        llm_analysis, min_confidence=policy.min_confidence, symbol=symbol, as_of=day
-    )
-    context.add_output_metadata(signal_metadata(signal))
-    return signal
+    context: dg.AssetExecutionContext,
+    policy: TradingPolicy,
+    llm_analysis: PerPartition[LlmAnalysis],
+) -> PerPartition[TradingSignal]:
+    ranged = is_ranged(context)
+
+    def produce(partition: Partition) -> tuple[TradingSignal, dict[str, Any]]:
+        signal = build_signal(
+            value_for(llm_analysis, partition, ranged), min_confidence=policy.min_confidence,
+            symbol=partition.symbol, as_of=partition.day,
+        )
+        return signal, signal_metadata(signal)
+
+    return each(context, produce)
 
 
 def two_decimals(value: float | None) -> float | None:

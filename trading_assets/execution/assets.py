@@ -7,12 +7,14 @@ check stops ``portfolio`` and fails the run so someone looks.
 
 import datetime as dt
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
 
 from io_managers.artifact_store import ArtifactStore
 from io_managers.artifacts import Artifacts
+from io_managers.spool import ArtifactSpool
 from resources.broker import BrokerResource
 from resources.trading_policy import TradingPolicy
 from trading_assets.calendar import latest_completed_session
@@ -26,7 +28,17 @@ from trading_assets.execution.policies import (
 )
 from trading_assets.execution.rules import order_ref
 from trading_assets.models import MarketData, OrderDecision, PortfolioSnapshot, TradingSignal
-from trading_assets.partitions import current_partition, symbol_day
+from trading_assets.partitions import symbol_day
+from trading_assets.ranged import (
+    RANGED,
+    Partition,
+    PerPartition,
+    each,
+    is_ranged,
+    partitions,
+    per_partition_type,
+    value_for,
+)
 from trading_assets.tags import backfill_tag
 
 # A store that does not answer within this long is down, as far as sending an order goes.
@@ -74,21 +86,83 @@ def placed_order_artifact(store: ArtifactStore, symbol: str, day: dt.date) -> Or
     kinds={"python"},
     description="The order placed (a bracket from the signal), or the explicit reason none was.",
     check_specs=RISK_GATE_CHECKS,
-    # The value travels inside a MaterializeResult (beside the gate results): name its type.
-    dagster_type=OrderDecision,
+    # The value travels inside a MaterializeResult or Output (beside the gate results): name its
+    # type.
+    dagster_type=per_partition_type(OrderDecision),
     retry_policy=NETWORK_RETRY,
     pool=BROKER_POOL,
+    backfill_policy=RANGED,
 )
 def order(
     context: dg.AssetExecutionContext,
     broker: BrokerResource,
     policy: TradingPolicy,
     artifacts: Artifacts,
+    trading_signal: PerPartition[TradingSignal],
+    market_data: PerPartition[MarketData],
+) -> Iterator[dg.MaterializeResult | dg.Output | dg.AssetCheckEvaluation]:
+    ranged = is_ranged(context)
+    store, spool = artifacts.store(context.log), artifacts.spool
+    decisions: dict[str, OrderDecision] = {}
+    evaluations: list[dg.AssetCheckEvaluation] = []
+    # Oldest day first for each symbol: the simulator's account only ever moves forward.
+    for partition in partitions(context):
+        decision, results = _decide(
+            context, broker, policy, store, spool, partition,
+            value_for(trading_signal, partition, ranged), value_for(market_data, partition, ranged),
+        )
+        if not decision.placed and not ranged:
+            context.log.info(f"{partition.symbol} {partition.day}: no order ({decision.reason})")
+        context.add_asset_metadata(
+            order_metadata(decision, partition.symbol, partition.day, decision.mode),
+            partition_key=partition.key,
+        )
+        decisions[partition.key] = decision
+        evaluations += [_gate_evaluation(g, partition.key) for g in results]
+    if not ranged:
+        yield dg.MaterializeResult(
+            value=decisions[partitions(context)[0].key],
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name=e.check_name, passed=e.passed, severity=e.severity,
+                    description=e.description,
+                )
+                for e in evaluations
+            ],
+        )
+        return
+    # A ranged run: the decisions by partition, then each day's gate results on its own day.
+    yield dg.Output(decisions)
+    yield from evaluations
+    for spec in RISK_GATE_CHECKS:
+        yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_check_key(
+            spec.key))
+
+
+def _gate_evaluation(gate: gates.GateResult, partition_key: str) -> dg.AssetCheckEvaluation:
+    return dg.AssetCheckEvaluation(
+        asset_key=dg.AssetKey("order"),
+        check_name=gate.name,
+        passed=gate.passed,
+        severity=gate_severity(gate.name),
+        description=gate.note,
+        metadata={},
+        blocking=True,
+        partition=partition_key,
+    )
+
+
+def _decide(
+    context: dg.AssetExecutionContext,
+    broker: BrokerResource,
+    policy: TradingPolicy,
+    store: ArtifactStore,
+    spool: ArtifactSpool,
+    partition: Partition,
     trading_signal: TradingSignal,
     market_data: MarketData,
-) -> dg.MaterializeResult:
-    symbol, day = current_partition(context)
-    store, spool = artifacts.store(context.log), artifacts.spool
+) -> tuple[OrderDecision, list[gates.GateResult]]:
+    symbol, day, partition_key = partition.symbol, partition.day, partition.key
     try:
         mode = broker.trading_mode()
         if mode == "simulate":
@@ -97,7 +171,6 @@ def order(
         # Asked before an order may be sent: one sent while a store is down could not be
         # recorded (its artifact would only be in the local spool).
         stores_down = store.unanswered(STORE_PING_SECONDS)
-        partition_key = str(context.partition_key)
         target = store.target()
         for entry in spool.elsewhere_for(partition_key, target):
             # Spooled under another configuration: it never reaches these stores, so it neither
@@ -125,26 +198,9 @@ def order(
         )
         # With the database down the stored orders cannot be read: the broker is asked instead.
         prior = None if stores_down else placed_order_artifact(store, symbol, day)
-        decision, results = place_once(
-            request, prior=prior, open_venue=lambda: broker.venue(context.log)
-        )
+        return place_once(request, prior=prior, open_venue=lambda: broker.venue(context.log))
     except DOMAIN_ERRORS as exc:
         raise no_retry(exc) from exc
-    if not decision.placed:
-        context.log.info(f"{symbol} {day}: no order ({decision.reason})")
-    return dg.MaterializeResult(
-        value=decision,
-        metadata=order_metadata(decision, symbol, day, mode),
-        check_results=[
-            dg.AssetCheckResult(
-                check_name=g.name,
-                passed=g.passed,
-                severity=gate_severity(g.name),
-                description=g.note,
-            )
-            for g in results
-        ],
-    )
 
 
 def order_metadata(
@@ -180,26 +236,20 @@ def _not_read(symbol: str, day: dt.date, mode: str, why: str) -> PortfolioSnapsh
     description="Positions, cash, total value, P&L and the day's fills after this order.",
     retry_policy=NETWORK_RETRY,
     pool=BROKER_POOL,
+    backfill_policy=RANGED,
+    dagster_type=per_partition_type(PortfolioSnapshot),
 )
 def portfolio(
-    context: dg.AssetExecutionContext, broker: BrokerResource, order: OrderDecision
-) -> PortfolioSnapshot:
-    symbol, day = current_partition(context)
-    try:
-        mode = broker.trading_mode()
-        backfill = backfill_tag(dict(context.run.tags))
-        latest = latest_completed_session(dt.datetime.now(dt.UTC))
-        if mode != "simulate" and backfill:
-            snapshot = _not_read(symbol, day, mode, f"backfill run {backfill}; no broker contact")
-        elif mode != "simulate" and day != latest:
-            snapshot = _not_read(symbol, day, mode, f"historical partition; latest is {latest}")
-        else:
-            with broker.venue(context.log) as venue:
-                snapshot = venue.snapshot(day, symbol)
-    except DOMAIN_ERRORS as exc:
-        raise no_retry(exc) from exc
-    context.add_output_metadata(
-        {
+    context: dg.AssetExecutionContext, broker: BrokerResource, order: PerPartition[OrderDecision]
+) -> PerPartition[PortfolioSnapshot]:
+    ranged = is_ranged(context)
+    backfill = backfill_tag(dict(context.run.tags))
+    latest = latest_completed_session(dt.datetime.now(dt.UTC))
+
+    def produce(partition: Partition) -> tuple[PortfolioSnapshot, dict[str, Any]]:
+        decision = value_for(order, partition, ranged)
+        snapshot = _snapshot(context, broker, partition, backfill, latest)
+        return snapshot, {
             "source": snapshot.source,
             "read": snapshot.read,
             "total_value": snapshot.total_value,
@@ -208,7 +258,27 @@ def portfolio(
             "unrealized_pnl": snapshot.unrealized_pnl,
             "realized_pnl": snapshot.realized_pnl,
             "fills_today": len(snapshot.fills_today),
-            "order_placed": order.placed,
+            "order_placed": decision.placed,
         }
-    )
-    return snapshot
+
+    return each(context, produce)
+
+
+def _snapshot(
+    context: dg.AssetExecutionContext,
+    broker: BrokerResource,
+    partition: Partition,
+    backfill: str | None,
+    latest: dt.date,
+) -> PortfolioSnapshot:
+    symbol, day = partition.symbol, partition.day
+    try:
+        mode = broker.trading_mode()
+        if mode != "simulate" and backfill:
+            return _not_read(symbol, day, mode, f"backfill run {backfill}; no broker contact")
+        if mode != "simulate" and day != latest:
+            return _not_read(symbol, day, mode, f"historical partition; latest is {latest}")
+        with broker.venue(context.log) as venue:
+            return venue.snapshot(day, symbol)
+    except DOMAIN_ERRORS as exc:
+        raise no_retry(exc) from exc

@@ -8,11 +8,15 @@ stored, and the step can be re-materialized alone for the partition once MLflow 
 """
 
 # No `from __future__ import annotations`: Dagster must see the resource types.
+from typing import Any
+
 import dagster as dg
 
+from io_managers.artifact_store import ArtifactStore
 from io_managers.artifacts import Artifacts
 from resources.mlflow_tracking import MlflowTracking, MlflowTrackingError
-from trading_assets.partitions import current_partition, symbol_day
+from trading_assets.partitions import symbol_day
+from trading_assets.ranged import RANGED, Partition, partitions
 from trading_assets.tracking.record import build_run_spec, load_outcome
 
 
@@ -23,6 +27,7 @@ from trading_assets.tracking.record import build_run_spec, load_outcome
     group_name="tracking",
     kinds={"mlflow"},
     deps=["portfolio"],
+    backfill_policy=RANGED,
     retry_policy=dg.RetryPolicy(
         max_retries=1, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
     ),
@@ -36,9 +41,24 @@ def mlflow_run(
     mlflow: MlflowTracking,
     artifacts: Artifacts,
 ) -> dg.MaterializeResult:
-    symbol, day = current_partition(context)
-    partition_key = str(context.partition_key)
-    outcome = load_outcome(artifacts.store(context.log), partition_key)
+    store = artifacts.store(context.log)
+    for partition in partitions(context):
+        context.add_asset_metadata(
+            _log_partition(context, mlflow, artifacts, store, partition),
+            partition_key=partition.key,
+        )
+    return dg.MaterializeResult()
+
+
+def _log_partition(
+    context: dg.AssetExecutionContext,
+    mlflow: MlflowTracking,
+    artifacts: Artifacts,
+    store: ArtifactStore,
+    partition: Partition,
+) -> dict[str, Any]:
+    symbol, day, partition_key = partition.symbol, partition.day, partition.key
+    outcome = load_outcome(store, partition_key)
     spec = build_run_spec(
         outcome,
         symbol=symbol,
@@ -68,7 +88,7 @@ def mlflow_run(
         f"{mlflow.masked_uri()}"
         + (f", replacing run {logged.replaced_run_id}" if logged.replaced_run_id else "")
     )
-    metadata: dict[str, dg.RawMetadataValue] = {
+    metadata: dict[str, Any] = {
         "mlflow_run_id": logged.run_id,
         "mlflow_experiment_id": logged.experiment_id,
         "mlflow_experiment": logged.experiment_name,
@@ -80,4 +100,4 @@ def mlflow_run(
     }
     if logged.url:
         metadata["mlflow_run_url"] = dg.MetadataValue.url(logged.url)
-    return dg.MaterializeResult(metadata=metadata)
+    return metadata
