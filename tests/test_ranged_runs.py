@@ -131,3 +131,18 @@ def test_a_day_that_fails_a_blocking_check_stops_the_range_downstream(
     # Nothing downstream of market data was decided for any day of the run.
     rows = _store(env).database.query(execution_id=result.run_id, limit=1000)
     assert {r.step_name for r in rows} == {"market_data"}
+
+
+def test_days_run_after_a_later_day_are_not_traded_and_say_why(
+    data_env: dict[str, str], instance: dg.DagsterInstance
+) -> None:
+    # A later day first (e.g. two one-day runs of a backfill started out of order), then earlier.
+    assert _ranged_run(data_env, instance, days=DAYS[-1:]).success
+    result = _ranged_run(data_env, instance, days=DAYS[:2])
+    assert result.success
+    for decision in result.output_for_node("order").values():
+        assert not decision.placed
+        assert decision.reason.startswith(
+            f"not traded: the simulator's TSLA account is already at {DAYS[-1]}")
+    simulator = resources_from_environment(data_env)["broker"].paper()
+    assert simulator.orders_between(DAYS[0], DAYS[1]) == []

@@ -165,7 +165,10 @@ def _decide(
     symbol, day, partition_key = partition.symbol, partition.day, partition.key
     try:
         mode = broker.trading_mode()
+        ahead = None
         if mode == "simulate":
+            # Asked before this day's bars move the account: has it seen a later day already?
+            ahead = broker.paper().later_day(symbol, day)
             # The simulator works its open orders through every day's bars, order or not.
             broker.paper().prepare(market_data)
         # Asked before an order may be sent: one sent while a store is down could not be
@@ -195,6 +198,7 @@ def _decide(
                 for e in spool.pending_for(partition_key, target)
             ),
             stores_down=stores_down,
+            simulator_ahead=ahead,
         )
         # With the database down the stored orders cannot be read: the broker is asked instead.
         prior = None if stores_down else placed_order_artifact(store, symbol, day)

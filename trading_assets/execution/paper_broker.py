@@ -199,6 +199,20 @@ class PaperBroker:
     def existing_order(self, symbol: str, day: dt.date) -> OrderTicket | None:
         return self._order_on(symbol, day)
 
+    def later_day(self, symbol: str, day: dt.date) -> dt.date | None:
+        """The symbol's latest day after ``day`` the account has already worked through (a mark
+        or an order), or None: the account is at ``day`` or before it."""
+        with self.engine.connect() as conn:
+            found = [
+                conn.execute(sa.select(sa.func.max(table.c[column])).where(
+                    table.c.symbol == symbol, table.c[column] > day
+                )).scalar()
+                for table, column in ((marks, "mark_date"), (orders, "trade_date"))
+            ]
+        days = [d if isinstance(d, dt.date) else dt.date.fromisoformat(str(d)[:10])
+                for d in found if d is not None]
+        return max(days) if days else None
+
     def orders_placed_on(self, day: dt.date) -> int:
         with self.engine.connect() as conn:
             return int(

@@ -44,6 +44,9 @@ class OrderRequest:
     # Why the artifact stores do not answer (None: both do). Nothing is sent then: the order
     # could not be recorded. An order already at the broker is still found and recorded.
     stores_down: str | None = None
+    # simulate mode: a later day of the symbol the simulator's account has already worked
+    # through (a backfill ran days out of order). Deciding this day now would rewrite history.
+    simulator_ahead: dt.date | None = None
 
 
 def _not_placed(req: OrderRequest, reason: str) -> OrderDecision:
@@ -99,6 +102,19 @@ def place_once(
     blocked = _never_to_broker(req)
     if blocked:
         return _not_placed(req, blocked), gates.clear("nothing sent to a broker")
+    if req.simulator_ahead is not None:
+        with open_venue() as venue:
+            found = _already_at(venue, req)
+        if found is not None:
+            return found
+        reason = (
+            f"not traded: the simulator's {req.symbol} account is already at "
+            f"{req.simulator_ahead}, after {req.day} (a later day ran first); an order dated "
+            f"{req.day} now would change a history later days were decided on. Run a symbol's "
+            "days in date order: a backfill with more days than symbols runs each symbol's days "
+            "in one run, oldest first"
+        )
+        return _not_placed(req, reason), gates.clear("simulator ahead of this day; nothing sent")
     if req.spooled or req.stores_down:
         # Whatever the spool or the stores hold, the broker knows whether the order went out
         # (e.g. it did, and only its artifact was spooled): that is what gets recorded.
