@@ -1,6 +1,7 @@
 """A native Dagster backfill, the way a user launches one: `dagster dev` (webserver and daemon) on
-the repository's workspace.yaml and dagster.yaml, the backfill launched through the webserver's
-GraphQL API and run by the daemon; what it ran and what the UI says of its progress come back.
+the repository's workspace.yaml and dagster.yaml (or a caller's), the backfill launched through
+the webserver's GraphQL API and run by the daemon; what it ran and what the UI says of its
+progress come back.
 
 Not a test module: the tests (tests/test_native_backfill.py) and `make bench` (bench/native.py)
 share this one harness. The standard library talks to the server, every request with a timeout.
@@ -206,19 +207,23 @@ def _settings_read(data: Path) -> set[str]:
 
 def server_environment(
     sandbox: Mapping[str, str], settings: Mapping[str, str] | None = None,
-    symbols: Sequence[str] = (),
+    symbols: Sequence[str] = (), *, dagster_yaml: Path | None = None,
 ) -> dict[str, str]:
     """The server's environment: this process's without any setting the code location reads
-    (nor DAGSTER_*), then the sandbox's DAGSTER_HOME and TRADING_DATA_DIR (created, the home
-    with the repository's dagster.yaml unless it has one), then ``settings``.
+    (nor DAGSTER_*), then the sandbox's DAGSTER_HOME and TRADING_DATA_DIR (created), then
+    ``settings``, which win over all of it: the DAGSTER_* variables a ``dagster_yaml`` reads
+    (e.g. docker/dagster.yaml's DAGSTER_POSTGRES_*) reach the server only this way.
 
-    STOCK_SYMBOLS is the backfill's symbols unless ``settings`` says otherwise, so the watchlist
-    sensor registers no others.
+    The home gets ``dagster_yaml`` (replacing any there), else keeps its own, else gets the
+    repository's dagster.yaml. STOCK_SYMBOLS is the backfill's symbols unless ``settings`` says
+    otherwise, so the watchlist sensor registers no others.
     """
     home, data = Path(sandbox["DAGSTER_HOME"]), Path(sandbox["TRADING_DATA_DIR"])
     home.mkdir(parents=True, exist_ok=True)
     data.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
+    if dagster_yaml is not None:
+        shutil.copyfile(dagster_yaml, home / "dagster.yaml")
+    elif not (home / "dagster.yaml").exists():
         shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
     own = _settings_read(data)
     env = {k: v for k, v in os.environ.items()
@@ -502,12 +507,14 @@ def run_native_backfill(
     *,
     timeout: float = 600.0,
     log: Path | None = None,
+    dagster_yaml: Path | None = None,
 ) -> BackfillOutcome:
     """Start `dagster dev` on ``sandbox`` (its DAGSTER_HOME and TRADING_DATA_DIR) with
     ``settings``, register ``symbols``, backfill the trading graph over ``symbols`` x ``days``
-    within ``timeout`` seconds, stop the server. Its log goes beside DAGSTER_HOME unless ``log``.
+    within ``timeout`` seconds, stop the server. Its log goes beside DAGSTER_HOME unless ``log``;
+    its instance is ``dagster_yaml`` if given (see ``server_environment``).
     """
-    env = server_environment(sandbox, settings, symbols)
+    env = server_environment(sandbox, settings, symbols, dagster_yaml=dagster_yaml)
     log = log or Path(env["DAGSTER_HOME"]).parent / "dagster_dev.log"
     with dagster_dev(env, log) as server:
         server.add_partitions(symbols)
