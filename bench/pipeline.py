@@ -21,34 +21,28 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import matplotlib
 
-matplotlib.use("Agg")
-import mplfinance as mpf  # noqa: E402
-from matplotlib import pyplot as plt  # noqa: E402
-
-from bench.stats import Figure, median, p95, timed  # noqa: E402
-from trading_assets.analysis.answer import build_signal  # noqa: E402
-from trading_assets.backfill import freeze_loaded_heap  # noqa: E402
-from trading_assets.calendar import latest_completed_session, sessions_between  # noqa: E402
-from trading_assets.charts.assets import DAILY_BARS_SHOWN, WEEKLY_BARS_SHOWN  # noqa: E402
-from trading_assets.charts.render import render_chart, weekly_bars  # noqa: E402
+from bench import charts
+from bench.stats import Figure, median, timed
+from trading_assets.analysis.answer import build_signal
+from trading_assets.backfill import freeze_loaded_heap
+from trading_assets.calendar import latest_completed_session, sessions_between
+from trading_assets.charts.assets import DAILY_BARS_SHOWN, WEEKLY_BARS_SHOWN
+from trading_assets.charts.render import render_chart, weekly_bars
 from trading_assets.definitions import build_definitions
-from trading_assets.environment import resources_from_environment  # noqa: E402
-from trading_assets.execution.assets import placed_order_artifact  # noqa: E402
-from trading_assets.execution.placement import OrderRequest, place_once  # noqa: E402
-from trading_assets.indicators import indicator_snapshot  # noqa: E402
-from trading_assets.jobs import trading_signals_job  # noqa: E402
-from trading_assets.market_data.synthetic import synthetic_bars  # noqa: E402
-from trading_assets.models import Timeframe  # noqa: E402
-from trading_assets.partitions import partition_key_for  # noqa: E402
-from trading_assets.tracking.record import TRACKED_ASSETS, build_run_spec, load_outcome  # noqa: E402
+from trading_assets.environment import resources_from_environment
+from trading_assets.execution.assets import placed_order_artifact
+from trading_assets.execution.placement import OrderRequest, place_once
+from trading_assets.indicators import indicator_snapshot
+from trading_assets.jobs import trading_signals_job
+from trading_assets.models import Timeframe
+from trading_assets.partitions import partition_key_for
+from trading_assets.tracking.record import TRACKED_ASSETS, build_run_spec, load_outcome
 
 ROOT = Path(__file__).resolve().parent.parent
 LAST_DAY = dt.date(2025, 5, 30)  # a closed session far from holidays
 HISTORY = 520
 JOB = trading_signals_job.name
-PREVIOUS_CHART_SECONDS = 25.0
 
 
 def trading_days(count: int, last: dt.date = LAST_DAY) -> list[dt.date]:
@@ -74,47 +68,8 @@ def sandbox(root: Path, name: str) -> Iterator[dict[str, str]]:
 
 
 def chart_figures(repeat: int) -> list[Figure]:
-    bars = synthetic_bars("BENCH", LAST_DAY, HISTORY).bars
-    weekly = weekly_bars(bars)
-
-    def daily() -> None:
-        render_chart(
-            bars, symbol="BENCH", as_of=LAST_DAY, timeframe=Timeframe.DAILY,
-            bars_shown=DAILY_BARS_SHOWN,
-        )
-
-    def week() -> None:
-        render_chart(
-            weekly, symbol="BENCH", as_of=LAST_DAY, timeframe=Timeframe.WEEKLY,
-            bars_shown=WEEKLY_BARS_SHOWN,
-        )
-
-    def bare() -> None:
-        # The floor: mplfinance's plain candles of the same bars, no panels, PNG in memory.
-        import io
-
-        fig, _ = mpf.plot(bars.iloc[-DAILY_BARS_SHOWN:], type="candle", returnfig=True)
-        fig.savefig(io.BytesIO(), format="png")
-        plt.close(fig)
-
-    daily(), week(), bare()  # warm: fonts and mplfinance styles load once per process
-    floor = median(timed(bare, repeat))
-    figures = []
-    for name, fn in (("daily chart render", daily), ("weekly chart render", week)):
-        times = timed(fn, repeat)
-        figures.append(
-            Figure(
-                f"{name}, median (p95 {p95(times):.3f} s)",
-                median(times),
-                "s",
-                f"bare mplfinance candles (previous system: ~{PREVIOUS_CHART_SECONDS:g} s)",
-                floor,
-                "<= 0.4 s",
-                median(times) <= 0.4,
-                f"{repeat} renders",
-            )
-        )
-    return figures
+    """The chart renders beside Plotly+Kaleido, the previous system's approach (bench/charts.py)."""
+    return charts.chart_figures(repeat, history=HISTORY, last_day=LAST_DAY)
 
 
 # -- one partition -----------------------------------------------------------------------------

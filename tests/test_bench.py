@@ -25,7 +25,7 @@ def test_p95_is_the_nearest_rank() -> None:
     assert p95([1.0, 2.0, 3.0]) == 3.0
 
 
-def test_chart_figures_compare_both_charts_with_bare_mplfinance() -> None:
+def test_chart_figures_compare_both_charts_with_the_plotly_kaleido_baseline() -> None:
     figures = pipeline.chart_figures(repeat=1)
     assert [f.name.split(",")[0] for f in figures] == ["daily chart render", "weekly chart render"]
     assert all(f.value and f.value > 0 and f.baseline_value for f in figures)
