@@ -343,12 +343,13 @@ def backfill_figure(
             note,
         )
     return Figure(
-        f"backfill {symbols} symbols x {days} trading days, offline",
+        f"`trading-signals backfill` {symbols} symbols x {days} trading days, offline "
+        "(ranged runs, 2 workers)",
         rate,
         "partitions/min",
         "one `trading-signals run` process per partition",
         60 / one_by_one_seconds,
-        ">= 60 partitions/min",
-        rate >= 60,
+        ">= 90 partitions/min",
+        rate >= 90,
         note,
     )

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import evaluation, pipeline, storage, web
+from bench import evaluation, imports, native, pipeline, ranged, storage, web
 from bench.stats import Figure, skipped
 
 
@@ -55,22 +55,27 @@ def measure(
     section(f"scoring {sizes.scoring_symbols} symbols x {sizes.scoring_years} years of signals")
     figures += evaluation.scoring_figures(sizes.scoring_symbols, sizes.scoring_years)
     section("one partition through Dagster and directly")
-    figures.append(pipeline.partition_figure(root, sizes.partitions))
+    partition = pipeline.partition_figure(root, sizes.partitions)
+    figures.append(partition)
+    direct = partition.baseline_value or 0.0
+    section(f"a ranged run: {sizes.backfill_days} days of one symbol")
+    figures.append(ranged.ranged_figure(root, sizes.backfill_days, direct))
     section("the CLI as a fresh process")
     process, one_run = pipeline.process_figures(root)
     figures += process
-    section(f"backfill {sizes.backfill_symbols} x {sizes.backfill_days}")
-    backfill = pipeline.backfill_figure(
+    section("loading the code location (python -X importtime)")
+    figures += imports.import_figures()
+    section(f"`trading-signals backfill` {sizes.backfill_symbols} x {sizes.backfill_days}")
+    figures.append(pipeline.backfill_figure(
         root, sizes.backfill_symbols, sizes.backfill_days, one_run
-    )
-    figures.append(backfill)
-    section(f"backfill {sizes.backfill_symbols} x {sizes.backfill_days} without the pool limit")
-    figures.append(
-        pipeline.backfill_figure(
-            root, sizes.backfill_symbols, sizes.backfill_days, one_run, pool_limit=False,
-            compared_to=backfill,
-        )
-    )
+    ))
+    section(f"native Dagster backfill {sizes.backfill_symbols} x {sizes.backfill_days} "
+            "(dagster dev, GraphQL, daemon)")
+    # The floor: a partition's bare functions on every core (2 here), no Dagster at all.
+    bare_rate = (os.cpu_count() or 1) * 60 / direct if direct else 0.0
+    figures.append(native.native_backfill_figure(
+        root, sizes.backfill_symbols, sizes.backfill_days, bare_rate
+    ))
     reason = storage.postgres_available() if with_postgres else "--no-postgres"
     with storage.backends(root, with_postgres=reason is None) as found:
         for backend in found:

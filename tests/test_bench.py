@@ -118,3 +118,11 @@ def test_the_pool_comparison_drops_only_the_pool_limit(tmp_path: Path) -> None:
         assert pipeline.pool_waits(home) == (0, 0.0)
     # The project's own instance keeps its limit: only the sandbox copy changed.
     assert "pools" in yaml.safe_load((pipeline.ROOT / "dagster.yaml").read_text())["concurrency"]
+
+
+def test_a_ranged_run_is_measured_per_partition_beside_the_direct_call(tmp_path: Path) -> None:
+    from bench import ranged
+
+    figure = ranged.ranged_figure(tmp_path, 2, direct_seconds=0.5)
+    assert figure.value > 0 and figure.baseline_value == 0.5
+    assert "Dagster/direct" in figure.name and "event-log entries" in (figure.note or "")
