@@ -15,6 +15,9 @@ $(CURDIR)/.tools/bin/uv:
 # would otherwise recompile the libraries from source (the code location took 19 s, not 5 s).
 env: $(UV)
 	$(UV) sync --frozen --quiet --compile-bytecode
+	@# The project's own modules too (an editable install is not compiled by uv): about 0.3 s of
+	@# every code-location load where PYTHONDONTWRITEBYTECODE keeps Python from caching them.
+	$(UV) run --frozen python -m compileall -q trading_assets resources io_managers sql bench
 	mkdir -p $(DAGSTER_HOME)
 	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 

@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from functools import singledispatch
 from typing import Any, TypeVar
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 from pydantic import BaseModel
 
 from io_managers.errors import CorruptArtifactError
@@ -75,6 +73,10 @@ def serialize(obj: object) -> SerializedArtifact:
 
 @serialize.register
 def _(obj: MarketData) -> SerializedArtifact:
+    # pyarrow (about 0.2 s to import) loads with the first bars stored, not with the code.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     table = pa.Table.from_pandas(obj.bars, preserve_index=True)
     extra = {
         "symbol": obj.symbol,
@@ -242,7 +244,7 @@ def deserialize(artifact_type: str, data: bytes, record: ArtifactRecord) -> obje
                 record, f"its type {artifact_type!r} is not one of {known}"
             )
         return model.model_validate_json(data)
-    except (pa.ArrowException, KeyError, ValueError) as exc:
+    except (KeyError, ValueError) as exc:
         # ValueError covers pydantic's ValidationError, bad JSON and bad UTF-8.
         raise CorruptArtifactError.for_record(
             record, f"its {artifact_type} payload does not load ({type(exc).__name__}: {exc})"
@@ -250,7 +252,13 @@ def deserialize(artifact_type: str, data: bytes, record: ArtifactRecord) -> obje
 
 
 def _market_data(data: bytes) -> MarketData:
-    table = pq.read_table(pa.BufferReader(data))
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(pa.BufferReader(data))
+    except pa.ArrowException as exc:
+        raise ValueError(f"not a Parquet table: {type(exc).__name__}: {exc}") from exc
     metadata = table.schema.metadata or {}
     missing = [k for k in _MARKET_DATA_FIELDS if k.encode() not in metadata]
     if missing:

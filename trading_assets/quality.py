@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from trading_assets.calendar import sessions_between
-from trading_assets.charts.render import DPI, FIGSIZE_INCHES, PNG_MAGIC
+from trading_assets.charts.spec import DPI, FIGSIZE_INCHES, PNG_MAGIC
 from trading_assets.models import Action, ChartImage, MarketData, TradingSignal
 
 MIN_BARS = 200  # SMA 200 needs 200 daily bars

@@ -4,7 +4,6 @@ from collections.abc import Callable
 
 import dagster as dg
 
-from trading_assets.charts.render import render_chart, weekly_bars
 from trading_assets.models import ChartImage, MarketData, Timeframe
 from trading_assets.partitions import symbol_day
 from trading_assets.ranged import (
@@ -30,7 +29,11 @@ def _describe(chart: ChartImage) -> dict[str, str | int]:
     }
 
 
+# The renderer (and Matplotlib under it, about 0.35 s) is imported by the first chart step, not
+# by every process that loads the code location (the webserver, the daemon, each run worker).
 def _daily(data: MarketData) -> ChartImage:
+    from trading_assets.charts.render import render_chart
+
     return render_chart(
         data.bars, symbol=data.symbol, as_of=data.as_of, timeframe=Timeframe.DAILY,
         bars_shown=DAILY_BARS_SHOWN,
@@ -38,6 +41,8 @@ def _daily(data: MarketData) -> ChartImage:
 
 
 def _weekly(data: MarketData) -> ChartImage:
+    from trading_assets.charts.render import render_chart, weekly_bars
+
     return render_chart(
         weekly_bars(data.bars), symbol=data.symbol, as_of=data.as_of, timeframe=Timeframe.WEEKLY,
         bars_shown=WEEKLY_BARS_SHOWN,

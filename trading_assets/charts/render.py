@@ -31,13 +31,10 @@ from matplotlib.path import Path
 from matplotlib.ticker import MaxNLocator
 from matplotlib.transforms import Bbox, BboxTransform, IdentityTransform, Transform
 
+from trading_assets.charts.spec import DPI, FIGSIZE_INCHES, HEIGHT_PX, PNG_MAGIC, WIDTH_PX
 from trading_assets.indicators import bollinger, macd, rsi, sma
 from trading_assets.models import BAR_COLUMNS, ChartImage, Timeframe
 
-FIGSIZE_INCHES = (14.0, 10.0)
-DPI = 100
-WIDTH_PX, HEIGHT_PX = int(FIGSIZE_INCHES[0] * DPI), int(FIGSIZE_INCHES[1] * DPI)
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # zlib level 3 on unfiltered rows: smaller than savefig's PNG of the same image (PIL, adaptive
 # filters, level 6) in a fraction of its time; from level 4 on, zlib's time doubles.
 PNG_COMPRESS_LEVEL = 3
