@@ -73,13 +73,17 @@ def test_one_run_stores_checks_and_decides_every_day_of_the_range_in_date_order(
               if e.asset_key.to_user_string() == "order"]
     ids = {str(e.partition): e.materialization.metadata["artifact_id"].value for e in events}
     assert ids == {r.partition_key: r.id for r in orders}
-    # Every check judged every day, on that day.
+    # Each check reports once for the range in Dagster, and every day's result is recorded on
+    # that day's artifact (what a consumer's IO manager clears it by).
     evaluations = result.get_asset_check_evaluations()
-    days_checked = {(e.check_name, e.partition) for e in evaluations}
-    assert ("market_data_no_missing_days", str(partition_key_for("TSLA", DAYS[3]))) \
-        in days_checked
-    assert len({p for _, p in days_checked}) == len(DAYS)
+    assert len(evaluations) == len({e.check_name for e in evaluations}) == 19
     assert all(e.passed for e in evaluations)
+    missing_days = next(e for e in evaluations if e.check_name == "market_data_no_missing_days")
+    assert missing_days.description.startswith(f"passed on all {len(DAYS)} partitions")
+    for row in by_asset["market_data"]:
+        recorded = store.database.check_results(row)
+        assert recorded["market_data_no_missing_days"].passed
+        assert recorded["market_data_no_missing_days"].partition_key == row.partition_key
     # The MLflow run of each day was logged and linked to its rows.
     assert all(r.mlflow_run_id for r in by_asset["order"])
 
@@ -125,9 +129,13 @@ def test_a_day_that_fails_a_blocking_check_stops_the_range_downstream(
     env = {**data_env, "MARKET_DATA_SOURCE": "csv", "MARKET_DATA_DIR": str(folder)}
     result = _ranged_run(env, instance, days=[d for d in DAYS if d != DAYS[2]])
     assert not result.success
-    failed = {e.partition for e in result.get_asset_check_evaluations()
-              if e.check_name == "market_data_no_missing_days" and not e.passed}
-    assert failed == {str(partition_key_for("TSLA", d)) for d in DAYS[3:]}
+    failed = next(e for e in result.get_asset_check_evaluations()
+                  if e.check_name == "market_data_no_missing_days")
+    assert not failed.passed
+    later = [str(partition_key_for("TSLA", d)) for d in DAYS[3:]]
+    assert failed.metadata["failed_partitions"].value == later
+    assert failed.description.startswith(f"{len(later)} of {len(DAYS)} partitions failed, "
+                                         f"first {later[0]}: 1 trading day has no bar")
     # Nothing downstream of market data was decided for any day of the run.
     rows = _store(env).database.query(execution_id=result.run_id, limit=1000)
     assert {r.step_name for r in rows} == {"market_data"}

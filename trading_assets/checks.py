@@ -28,7 +28,7 @@ from resources.trading_policy import TradingPolicy
 from trading_assets import quality
 from trading_assets.check_catalog import is_blocking
 from trading_assets.partitions import symbol_day
-from trading_assets.ranged import is_ranged, partitions
+from trading_assets.ranged import is_ranged, partitions, summarize
 
 # Partitioned checks are a Dagster preview; uv.lock pins the version they were tested on, and
 # without them a check's result would not belong to the symbol-day it checked.
@@ -270,18 +270,20 @@ def _stage_check(
             )
             return
         ranged = is_ranged(context)
+        judged: list[tuple[str, dg.AssetCheckResult]] = []
         for partition in partitions(context):
             stage = _Stage(context, artifacts, partition.key)
             inputs = RuleInputs(day=partition.day, min_risk_reward=policy.min_risk_reward)
-            results: Iterator[dg.AssetCheckResult] = _judge(stage, assets, rules, inputs)
-            # A ranged (backfill) run judges each partition of its range on its own day.
-            yield from (_on_partition(r, partition.key) for r in results) if ranged else results
+            results = _judge(stage, assets, rules, inputs)
+            if ranged:
+                judged += [(partition.key, r) for r in results]
+            else:
+                yield from results
             stage.record()
         if ranged:
-            # Each check's output, once: its results are the evaluations above.
-            for key in context.selected_asset_check_keys:
-                yield dg.Output(None, output_name=context.op_execution_context.assets_def
-                                .get_output_name_for_asset_check_key(key))
+            # A ranged (backfill) run: each check once for the range, each day's result on its
+            # artifact (trading_assets/ranged.py: summarize).
+            yield from summarize(judged)
 
     return _check
 
@@ -294,21 +296,6 @@ def _judge(
             value = yield from stage.read(asset)
             for rule in (r for r in rules if r.asset == asset):
                 yield from stage.rule(rule, value, inputs)
-
-
-def _on_partition(result: dg.AssetCheckResult, partition_key: str) -> dg.AssetCheckEvaluation:
-    """A check result as the evaluation of one partition of a ranged run."""
-    asset_key = dg.AssetKey.from_coercible(result.asset_key)
-    return dg.AssetCheckEvaluation(
-        asset_key=asset_key,
-        check_name=str(result.check_name),
-        passed=result.passed,
-        severity=result.severity,
-        description=result.description,
-        metadata=result.metadata,
-        blocking=is_blocking(asset_key.to_user_string(), str(result.check_name)),
-        partition=partition_key,
-    )
 
 
 ASSET_CHECKS = [

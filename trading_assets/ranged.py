@@ -125,3 +125,50 @@ def per_partition_type(cls: type) -> dg.DagsterType:
         name=f"PerPartition[{cls.__name__}]",
         description=f"one {cls.__name__}, or one per partition of a ranged (backfill) run",
     )
+
+
+MAX_LISTED = 20  # failing partitions named in a summary's metadata
+
+
+def summarize(results: list[tuple[str, dg.AssetCheckResult]]) -> list[dg.AssetCheckResult]:
+    """One result per check for a ranged run's ``(partition key, result)`` pairs: passed only if
+    it passed on every partition, the failing ones named.
+
+    A check result is two event-log writes (the event and the check's own table), so a ranged
+    run reports each check once for its range instead of once per day (about 19 checks a day);
+    each day's own result is still recorded on its artifact (table ``artifact_checks``).
+    """
+    grouped: dict[tuple[str, str], list[tuple[str, dg.AssetCheckResult]]] = {}
+    for key, result in results:
+        asset = dg.AssetKey.from_coercible(result.asset_key).to_user_string()
+        grouped.setdefault((asset, str(result.check_name)), []).append((key, result))
+    summaries = []
+    for (asset, name), pairs in grouped.items():
+        failed = [(key, r) for key, r in pairs if not r.passed]
+        if failed:
+            first_key, first = failed[0]
+            severity = (dg.AssetCheckSeverity.ERROR
+                        if any(r.severity == dg.AssetCheckSeverity.ERROR for _, r in failed)
+                        else dg.AssetCheckSeverity.WARN)
+            description = (
+                f"{len(failed)} of {len(pairs)} partitions failed, first {first_key}: "
+                f"{first.description or 'no description'}"
+            )
+        else:
+            severity = pairs[0][1].severity
+            description = (f"passed on all {len(pairs)} partitions ({pairs[0][0]} to "
+                           f"{pairs[-1][0]}); last: {pairs[-1][1].description or 'passed'}")
+        summaries.append(dg.AssetCheckResult(
+            asset_key=asset,
+            check_name=name,
+            passed=not failed,
+            severity=severity,
+            description=description,
+            metadata={
+                "partitions": len(pairs),
+                "failed": len(failed),
+                "failed_partitions": dg.MetadataValue.json(
+                    [key for key, _ in failed[:MAX_LISTED]]),
+            },
+        ))
+    return summaries

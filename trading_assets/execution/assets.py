@@ -7,7 +7,6 @@ check stops ``portfolio`` and fails the run so someone looks.
 
 import datetime as dt
 import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
@@ -37,6 +36,7 @@ from trading_assets.ranged import (
     is_ranged,
     partitions,
     per_partition_type,
+    summarize,
     value_for,
 )
 from trading_assets.tags import backfill_tag
@@ -100,11 +100,11 @@ def order(
     artifacts: Artifacts,
     trading_signal: PerPartition[TradingSignal],
     market_data: PerPartition[MarketData],
-) -> Iterator[dg.MaterializeResult | dg.Output | dg.AssetCheckEvaluation]:
+) -> dg.MaterializeResult:
     ranged = is_ranged(context)
     store, spool = artifacts.store(context.log), artifacts.spool
     decisions: dict[str, OrderDecision] = {}
-    evaluations: list[dg.AssetCheckEvaluation] = []
+    gate_results: list[tuple[str, dg.AssetCheckResult]] = []
     # Oldest day first for each symbol: the simulator's account only ever moves forward.
     for partition in partitions(context):
         decision, results = _decide(
@@ -118,37 +118,22 @@ def order(
             partition_key=partition.key,
         )
         decisions[partition.key] = decision
-        evaluations += [_gate_evaluation(g, partition.key) for g in results]
+        gate_results += [(partition.key, _gate_result(g)) for g in results]
     if not ranged:
-        yield dg.MaterializeResult(
-            value=decisions[partitions(context)[0].key],
-            check_results=[
-                dg.AssetCheckResult(
-                    check_name=e.check_name, passed=e.passed, severity=e.severity,
-                    description=e.description,
-                )
-                for e in evaluations
-            ],
+        return dg.MaterializeResult(
+            value=next(iter(decisions.values())), check_results=[r for _, r in gate_results]
         )
-        return
-    # A ranged run: the decisions by partition, then each day's gate results on its own day.
-    yield dg.Output(decisions)
-    yield from evaluations
-    for spec in RISK_GATE_CHECKS:
-        yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_check_key(
-            spec.key))
+    # A ranged run: the decisions by partition; each gate once for the range (ranged.summarize).
+    return dg.MaterializeResult(value=decisions, check_results=summarize(gate_results))
 
 
-def _gate_evaluation(gate: gates.GateResult, partition_key: str) -> dg.AssetCheckEvaluation:
-    return dg.AssetCheckEvaluation(
-        asset_key=dg.AssetKey("order"),
+def _gate_result(gate: gates.GateResult) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        asset_key="order",
         check_name=gate.name,
         passed=gate.passed,
         severity=gate_severity(gate.name),
         description=gate.note,
-        metadata={},
-        blocking=True,
-        partition=partition_key,
     )
 
 
