@@ -1,155 +1,36 @@
 """Figures of the artifact browser: the list endpoint over a million rows, the image endpoint.
 
-The rows are bulk-inserted with the secondary indexes dropped, then indexed and analysed (a
-million rows in seconds, with no statement timeout); each figure is measured through the
-application (FastAPI's TestClient: routing, validation, the queries, JSON) beside the bare SQL.
+The rows are the store's big table (bench/storage.py: generated in the database, indexed after,
+no statement timeout), the same one the store's queries measure; each figure is measured through
+the application (FastAPI's TestClient: routing, validation, the queries, JSON) beside the bare SQL.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import itertools
-import json
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from bench import storage
 from bench.stats import Figure, median, p95
-from bench.storage import ASSETS, SYMBOLS, TYPES, postgres_database
+from bench.storage import ASSETS, START, SYMBOLS
+from bench.storage import fill as fill  # re-exported: the browser's tests fill through here
+from bench.storage import row_time as row_time
 from io_managers.artifact_store import ArtifactStore
 from resources.database import ArtifactDatabase
 from resources.object_store import LocalObjectStore
-from sql.engine import create_database_engine, is_sqlite, parse_database_url
-from sql.migrate import upgrade
+from sql.engine import create_database_engine
 from sql.schema import artifacts
 from trading_assets.web.app import create_app
 from trading_assets.web.queries import ArtifactFilter, ArtifactQueries, Cursor
 
 LIST_TARGET_MS = 50.0
 IMAGE_TARGET_MS = 30.0
-START = dt.datetime(2020, 1, 1, 21, 0, tzinfo=dt.UTC)
-_PROMPT = "Analyse the daily and weekly charts of {s} as of {d}. " * 6
-_COLUMNS = (
-    "name", "type", "symbol", "workflow_id", "execution_id", "step_name", "dag_id", "task_id",
-    "partition_key", "partition_date", "prompt", "prompt_length", "model_name", "chart_type",
-    "action", "confidence", "signal_data", "artifact_metadata", "object_uri", "content_hash",
-    "size_bytes", "created_at", "updated_at",
-)
-
-
-def row_time(n: int) -> dt.datetime:
-    """Row n's time: one day per 700 rows, a symbol every 10 s, an asset every second."""
-    day, rest = divmod(n, SYMBOLS * len(ASSETS))
-    symbol, asset = divmod(rest, len(ASSETS))
-    return START + dt.timedelta(days=day, seconds=symbol * 10 + asset)
-
-
-def _row(n: int) -> tuple[Any, ...]:
-    day, rest = divmod(n, SYMBOLS * len(ASSETS))
-    s, a = divmod(rest, len(ASSETS))
-    asset, kind = ASSETS[a], TYPES[ASSETS[a]]
-    date = (START.date() + dt.timedelta(days=day)).isoformat()
-    symbol, run = f"S{s}", f"run-{day}-{s}"
-    created = row_time(n).strftime("%Y-%m-%d %H:%M:%S.%f")  # as SQLAlchemy stores it
-    key = f"{asset}/{symbol}/{date}/{run}-{n:012x}.bin"
-    prompt = _PROMPT.format(s=symbol, d=date) if kind == "llm" else None
-    action = ("BUY", "SELL", "HOLD")[n % 3] if kind == "signal" else None
-    signal = json.dumps({"action": action, "entry_price": 100.0}) if action else None
-    metadata = json.dumps({"content_type": "application/octet-stream", "object_key": key})
-    return (
-        f"{asset}:{symbol}:{date}", kind, symbol, "bench", run, asset, "bench", asset,
-        f"{date}|{symbol}", date, prompt, len(prompt) if prompt else None,
-        "offline-rules-v1" if kind in ("llm", "signal") else None,
-        "daily" if asset == "daily_chart" else "weekly" if asset == "weekly_chart" else None,
-        action, 60.0 if action else None, signal, metadata, f"file:///bench/{key}",
-        f"{n:064x}", 100, created, created,
-    )
-
-
-@contextmanager
-def _bulk_engine(url: str) -> Iterator[sa.Engine]:
-    """An engine for the fill only: none of the pipeline's statement timeout."""
-    engine = sa.create_engine(parse_database_url(url))
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-
-
-def fill(url: str, rows: int) -> float:
-    """Migrate ``url`` and bulk-insert ``rows`` rows; seconds it took."""
-    started = time.perf_counter()
-    upgrade(url)
-    with _bulk_engine(url) as engine:
-        with engine.begin() as conn:
-            for index in artifacts.indexes:
-                conn.execute(sa.text(f"DROP INDEX {index.name}"))
-        if is_sqlite(url):
-            _insert_sqlite(engine, rows)
-        else:
-            _insert_postgres(engine, rows)
-        with engine.begin() as conn:
-            for index in artifacts.indexes:
-                index.create(conn)
-            conn.execute(sa.text("ANALYZE"))
-        if not is_sqlite(url):
-            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                # Index-only scans (the COUNTs) need the visibility map a VACUUM writes.
-                conn.execute(sa.text("VACUUM ANALYZE artifacts"))
-    return time.perf_counter() - started
-
-
-def _insert_sqlite(engine: sa.Engine, rows: int) -> None:
-    insert = (
-        f"INSERT INTO artifacts ({', '.join(_COLUMNS)}) "
-        f"VALUES ({', '.join('?' for _ in _COLUMNS)})"
-    )
-    raw = engine.raw_connection()
-    try:
-        generated = (_row(n) for n in range(rows))
-        while chunk := list(itertools.islice(generated, 50_000)):
-            raw.cursor().executemany(insert, chunk)
-        raw.commit()
-    finally:
-        raw.close()
-
-
-def _insert_postgres(engine: sa.Engine, rows: int) -> None:
-    per_day, n_assets = SYMBOLS * len(ASSETS), len(ASSETS)
-    assets = "ARRAY[" + ",".join(f"'{a}'" for a in ASSETS) + "]"
-    types = "ARRAY[" + ",".join(f"'{TYPES[a]}'" for a in ASSETS) + "]"
-    sql = f"""
-        INSERT INTO artifacts ({', '.join(_COLUMNS)})
-        SELECT a || ':S' || s || ':' || d, t, 'S' || s, 'bench', 'run-' || dn || '-' || s, a,
-            'bench', a, d || '|S' || s, d,
-            CASE WHEN t = 'llm' THEN repeat('Analyse the charts of S' || s || '. ', 12) END,
-            CASE WHEN t = 'llm' THEN 300 END,
-            CASE WHEN t IN ('llm', 'signal') THEN 'offline-rules-v1' END,
-            CASE a WHEN 'daily_chart' THEN 'daily' WHEN 'weekly_chart' THEN 'weekly' END,
-            CASE WHEN t = 'signal' THEN (ARRAY['BUY','SELL','HOLD'])[n % 3 + 1] END,
-            CASE WHEN t = 'signal' THEN 60.0 END,
-            CASE WHEN t = 'signal' THEN jsonb_build_object('entry_price', 100.0) END,
-            jsonb_build_object('content_type', 'application/octet-stream',
-                               'object_key', a || '/' || n || '.bin'),
-            'file:///bench/' || a || '/' || n || '.bin', lpad(to_hex(n), 64, '0'), 100,
-            created, created
-        FROM (
-            SELECT n, n / {per_day} AS dn, (n / {n_assets}) % {SYMBOLS} AS s,
-                   ({assets})[n % {n_assets} + 1] AS a, ({types})[n % {n_assets} + 1] AS t,
-                   (DATE '{START.date()}' + (n / {per_day})::int) AS d,
-                   TIMESTAMPTZ '{START.isoformat()}' + make_interval(
-                       days => (n / {per_day})::int,
-                       secs => ((n / {n_assets}) % {SYMBOLS}) * 10 + n % {n_assets}) AS created
-            FROM generate_series(0, {rows - 1}) AS n
-        ) g
-    """
-    with engine.begin() as conn:
-        conn.execute(sa.text(sql.replace(":", "\\:")))  # colons are SQL here, not parameters
 
 
 # -- the list endpoint -------------------------------------------------------------------------
@@ -183,8 +64,9 @@ def _timed(fn: Callable[[], object]) -> float:
 
 
 def list_figure(name: str, url: str, root: Path, rows: int, repeat: int) -> Figure:
-    """p95 of GET /api/artifacts (100 rows and the total) over ``rows`` rows, 9 kinds of query."""
-    fill_seconds = fill(url, rows)
+    """p95 of GET /api/artifacts (100 rows and the total) over ``rows`` rows, 9 kinds of query;
+    ``url`` is filled first unless an earlier figure of this process filled it."""
+    fill_seconds, shared = storage.filled(url, rows)
     env = {"DATABASE_URL": url, "TRADING_DATA_DIR": str(root / "browser-data")}
     requests = _requests(rows)
     bare = ArtifactQueries(ArtifactDatabase(url=url, auto_migrate_sqlite=False))
@@ -218,7 +100,8 @@ def list_figure(name: str, url: str, root: Path, rows: int, repeat: int) -> Figu
         value, "ms", "the same page + COUNT queries without the app, p95",
         p95(bare_times) * 1000, f"<= {LIST_TARGET_MS:g} ms", value <= LIST_TARGET_MS,
         f"{len(requests)} queries x {repeat} ({', '.join(requests)}); totals "
-        f"{min(found.values()):,} to {max(found.values()):,}; filled in {fill_seconds:.0f} s",
+        f"{min(found.values()):,} to {max(found.values()):,}; "
+        f"{storage.fill_note(fill_seconds, shared)}",
     )
 
 
@@ -275,9 +158,10 @@ def image_figure(root: Path, repeat: int, png: bytes) -> Figure:
 def figures(root: Path, rows: int, repeat: int, png: bytes, *, with_postgres: bool) -> (
     list[Figure]
 ):
-    found = [list_figure("SQLite", f"sqlite:///{root / 'browser-rows.db'}", root, rows, repeat)]
+    sqlite = storage.rows_url(root, rows, postgres=False)
+    found = [list_figure("SQLite", sqlite, root, rows, repeat)]
     if with_postgres:
-        with postgres_database() as url:
-            found.append(list_figure("PostgreSQL", url, root, rows, repeat))
+        postgres = storage.rows_url(root, rows, postgres=True)
+        found.append(list_figure("PostgreSQL", postgres, root, rows, repeat))
     found.append(image_figure(root, repeat, png))
     return found

@@ -13,14 +13,17 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import dagster as dg
 import pandas as pd
-from ib_async import IB, Contract, ExecutionFilter, LimitOrder, Order, Stock, Trade
-from ib_async import Fill as IbFill
-from ib_async.wrapper import RequestError
 from pydantic import Field
+
+# ib_async (and the asyncio machinery under it) is imported where a session uses it, not when
+# the code location loads: most deployments never connect to Interactive Brokers.
+if TYPE_CHECKING:
+    from ib_async import IB, Contract, Order, Trade
+    from ib_async import Fill as IbFill
 
 T = TypeVar("T")
 _log = logging.getLogger(__name__)
@@ -117,6 +120,8 @@ class IbkrResource(dg.ConfigurableResource):
 
     def new_ib(self) -> IB:
         """The ib_async client; tests override this to hand over a fake with the same API."""
+        from ib_async import IB
+
         return IB()
 
     def sleep(self, seconds: float) -> None:
@@ -227,6 +232,9 @@ class IbkrSession:
 
     def stock(self, symbol: str) -> Contract:
         """The qualified SMART/USD stock contract; UnknownSymbolError when there is none."""
+        from ib_async import Contract, Stock
+        from ib_async.wrapper import RequestError
+
         if symbol in self._contracts:
             return self._contracts[symbol]
         wanted = Stock(ib_symbol(symbol), "SMART", "USD")
@@ -248,6 +256,8 @@ class IbkrSession:
 
     def daily_bars(self, symbol: str, as_of: dt.date, sessions: int) -> pd.DataFrame:
         """Daily TRADES bars, regular trading hours, ending at ``as_of`` (never after)."""
+        from ib_async.wrapper import RequestError
+
         contract = self.stock(symbol)
         s = self.settings
         end = f"{as_of:%Y%m%d} 23:59:59 US/Eastern"
@@ -317,6 +327,8 @@ class IbkrSession:
 
     def executions(self, since: dt.date | None = None) -> list[IbFill]:
         """Executions (fills) the gateway reports, optionally only from ``since`` on."""
+        from ib_async import ExecutionFilter
+
         filt = ExecutionFilter(acctCode=self.settings.account)
         if since is not None:
             filt.time = f"{since:%Y%m%d} 00:00:00 US/Eastern"
@@ -337,6 +349,8 @@ class IbkrSession:
     ) -> list[Any]:
         """Entry, take profit, stop loss. The exits are attached to the entry and also share an
         explicit one-cancels-other group, so one filling cancels the other."""
+        from ib_async import IB
+
         ib = self._require()
         entry, take, stop = ib.bracketOrder(side, quantity, limit, take_profit, stop_loss)
         IB.oneCancelsAll([take, stop], oca_group, oca_type)
@@ -368,6 +382,8 @@ class IbkrSession:
 
     @staticmethod
     def limit(side: str, quantity: float, limit: float) -> Any:
+        from ib_async import LimitOrder
+
         return LimitOrder(side, quantity, limit)
 
     # -- account ---------------------------------------------------------------------------------

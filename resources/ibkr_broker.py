@@ -13,8 +13,6 @@ import datetime as dt
 from collections import defaultdict
 from typing import Any
 
-from ib_async import OrderStatus
-
 from resources.ibkr import (
     IbkrError,
     IbkrPositionChangedError,
@@ -257,6 +255,8 @@ class IbkrBroker:
     def _exits_settled(
         self, prefix: str, targets: dict[object, tuple[float | None, float]], ref: str
     ) -> bool:
+        from ib_async import OrderStatus  # with the session: not when the code location loads
+
         found = {_order_key(t.order): t for t in self.session.trades_with_ref(prefix)}
         settled = True
         for key, (total, filled_before) in targets.items():

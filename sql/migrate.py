@@ -9,17 +9,19 @@ import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy.engine import Connection
 
 from sql.engine import create_database_engine, mask_database_url, sqlite_path
 from sql.locks import initialisation_lock
+
+# Alembic (and Mako under it) is imported when a schema is read or migrated, not when the code
+# location loads: importing it cost more than a tenth of a second of every load.
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+    from sqlalchemy.engine import Connection
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 UPGRADE_COMMAND = "trading-signals db upgrade"
@@ -52,6 +54,8 @@ def alembic_config(
 ) -> Config:
     """Alembic's configuration for the migrations in ``directory`` (default: the artifacts
     schema's); commands that touch a database need ``connection``."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(directory))
     if connection is not None:
@@ -60,6 +64,8 @@ def alembic_config(
 
 
 def _scripts() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config())
 
 
@@ -71,6 +77,8 @@ def head_revision() -> str:
 
 
 def _revision_of(connection: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(connection).get_current_revision()
 
 
@@ -121,6 +129,8 @@ def upgrade(url: str) -> tuple[str | None, str]:
 
 
 def _upgrade(url: str) -> tuple[str | None, str]:
+    from alembic import command
+
     with _locked_transaction(url) as connection:
         # Read under the lock: another process may have just finished the same upgrade.
         before = _revision_of(connection)
@@ -182,6 +192,10 @@ def upgrade_tree(url: str, directory: Path, version_table: str) -> tuple[str | N
     """Migrate the database at ``url`` to the head of the migrations in ``directory`` (a schema
     of its own, e.g. the paper simulator's, whose env.py keeps its revision in
     ``version_table``), under the same locks; returns (before, after)."""
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     config = alembic_config(directory=directory)
     scripts = ScriptDirectory.from_config(config)
     path = sqlite_path(url)
