@@ -30,8 +30,11 @@ run: env ## run the whole graph for the latest closed trading day on the embedde
 # 8 min 47 s, 3 workers 7 min 28 s.
 PYTEST_WORKERS ?= 3
 
+# The native-backfill tests (marker `serial`) start `dagster dev` with its daemon and run workers:
+# run beside the rest they starved the suite's timed tests on two cores, so they run after it.
 test: env browser-deps ## the test suite
-	$(UV) run --frozen pytest -q -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(UV) run --frozen pytest -q -n $(PYTEST_WORKERS) --dist loadfile -m "not serial" $(PYTEST_ARGS)
+	$(UV) run --frozen pytest -q -m serial $(PYTEST_ARGS)
 
 # The browser tests (tests/web) drive Debian's Chromium through its own chromedriver, so Selenium
 # Manager never downloads a browser. Installed once, as on a fresh machine (root, or sudo).

@@ -46,9 +46,6 @@ def _no_leaked_defs_state_storage(request: pytest.FixtureRequest) -> Iterator[No
 # collection order): otherwise they are collected last (tests/test_*.py sort after the folders) and
 # one worker ends the suite alone on them.
 _SLOW_FIRST = (
-    # Two `dagster dev` servers waiting on the backfill daemon's 30 s loop: mostly idle, long.
-    "tests/test_native_backfill.py",
-    "tests/production/test_native_backfill_postgres.py",
     "tests/test_ranged_runs.py",
     "tests/ibkr/test_orders.py",
     "tests/test_cli.py",

@@ -43,7 +43,8 @@ from trading_assets.indicators import indicator_snapshot
 from trading_assets.market_data.synthetic import synthetic_bars
 from trading_assets.models import Action
 
-pytestmark = pytest.mark.integration
+# `dagster dev` servers and their daemons: run after the parallel suite, alone (Makefile).
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
 
 # Five sessions on which the offline analyst buys both symbols (synthetic bars): the simulator
 # gets an order every day, so the order of its rows shows the order the days were decided in.

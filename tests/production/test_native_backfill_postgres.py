@@ -29,7 +29,8 @@ from tests.native_backfill import BackfillOutcome, run_native_backfill
 from tests.production.conftest import DOCKER_DIR, dagster_postgres_env
 from tests.servers import throwaway_postgres_database
 
-pytestmark = pytest.mark.integration
+# `dagster dev` servers and their daemons: run after the parallel suite, alone (Makefile).
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
 
 SYMBOLS = ("TSLA", "META")
 DAYS = trading_days(3, last=dt.date(2025, 3, 25))
