@@ -109,7 +109,9 @@ def test_make_run_with_the_gateway_down_fails_in_seconds_naming_it(tmp_path: Pat
     elapsed = time.monotonic() - started
     lines = (proc.stdout + proc.stderr).strip().splitlines()
     assert proc.returncode != 0
-    assert elapsed < 15, f"{elapsed:.1f} s"
+    # Seconds, not the minutes it once took (113 s): about 7 s on a quiet machine, 18 s while the
+    # parallel suite loads both cores (make, uv, the CLI's imports and the 5 s connect timeout).
+    assert elapsed < 30, f"{elapsed:.1f} s"
     assert len(lines) < 30, "\n".join(lines)
     tail = "\n".join(lines[-3:])
     assert f"127.0.0.1:{port}" in tail and "TWS or IB Gateway" in tail and "IBKR_PORT" in tail

@@ -10,6 +10,7 @@ pre-flight of a run: only what the configuration uses.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import threading
 import time
 from collections.abc import Callable, Collection
@@ -38,6 +39,25 @@ CHECK_SECONDS = 5.0
 SERVICES = (
     "database", "objects", "spool", "kill switch", "runs", "calendar", "mlflow", "gateway", "llm"
 )
+# Client libraries a check uses, imported lazily by the resources (not when the code location
+# loads): imported here before the deadline starts, so that a second of importing on a busy
+# machine is not reported as a service that did not answer.
+_LIBRARIES = {
+    "objects": ("boto3",),
+    "mlflow": ("mlflow",),
+    "gateway": ("ib_async",),
+    "llm": ("openai", "anthropic"),
+    "database": ("alembic",),
+}
+
+
+def _import_libraries(names: Collection[str]) -> None:
+    for name in names:
+        for module in _LIBRARIES.get(name, ()):
+            try:
+                importlib.import_module(module)
+            except ImportError:
+                continue  # the check itself says what is missing
 
 
 def _database(db: Any) -> Finding:
@@ -181,6 +201,7 @@ def run_checks(
     checks = [(name, every[name]) for name in SERVICES if services is None or name in services]
     # Daemon threads: a check that hangs past the deadline is reported and left behind, and
     # the process still exits (a thread pool's workers would be joined at exit).
+    _import_libraries([name for name, _ in checks])
     running = [(name, _start(name, check)) for name, check in checks]
     # One deadline for all: waiting for each in turn must not add their timeouts up.
     deadline = time.monotonic() + timeout
