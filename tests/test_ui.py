@@ -87,6 +87,17 @@ def _lines_until(proc: subprocess.Popen[str], marker: str, seconds: float) -> li
     return list(lines)
 
 
+def _answer_within(port: int, seconds: float, query: str) -> list[dict]:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return _graphql(port, query)["data"]["assetNodes"]
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 @pytest.mark.integration
 def test_make_ui_starts_without_a_warning_and_names_the_artifact_browser(tmp_path: Path) -> None:
     home, data, port = tmp_path / "home", tmp_path / "data", free_port()
@@ -98,7 +109,9 @@ def test_make_ui_starts_without_a_warning_and_names_the_artifact_browser(tmp_pat
     )
     try:
         lines = _lines_until(proc, "Serving dagster-webserver", 120)
-        nodes = _graphql(port, "{ assetNodes { assetKey { path } } }")["data"]["assetNodes"]
+        assert any("Serving dagster-webserver" in line for line in lines), "".join(lines)[-3000:]
+        # The webserver logs "Serving" before uvicorn binds its socket: ask until it answers.
+        nodes = _answer_within(port, 60, "{ assetNodes { assetKey { path } } }")
     finally:
         stop_process_group(proc, timeout=15)
     out = "".join(lines)
