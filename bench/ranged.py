@@ -12,19 +12,16 @@ import dagster as dg
 
 from bench.pipeline import JOB, sandbox, trading_days
 from bench.stats import Figure
-from trading_assets.backfill import RANGE_END_TAG, RANGE_START_TAG, freeze_loaded_heap
+from trading_assets.backfill import freeze_loaded_heap
 from trading_assets.definitions import build_definitions
 from trading_assets.environment import resources_from_environment
-from trading_assets.partitions import partition_key_for
+from trading_assets.ranged import range_tags
 
 SYMBOL = "BENCH"
 
 
 def _range_tags(days: list) -> dict[str, str]:
-    return {
-        RANGE_START_TAG: str(partition_key_for(SYMBOL, days[0])),
-        RANGE_END_TAG: str(partition_key_for(SYMBOL, days[-1])),
-    }
+    return range_tags(SYMBOL, days[0], days[-1])
 
 
 def ranged_figure(root: Path, days: int, direct_seconds: float) -> Figure:

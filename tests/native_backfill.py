@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.servers import free_port, stop_process_group
+from trading_assets.tags import RANGE_END_TAG, RANGE_START_TAG
 
 REPO = Path(__file__).resolve().parents[1]
 JOB = "trading_signals_job"  # its assets are the trading graph's: everything but the evaluation
@@ -138,8 +139,7 @@ class BackfillRun:
         """The partition keys this run covers: its one key, or its range's ends."""
         if "dagster/partition" in self.tags:
             return [self.tags["dagster/partition"]]
-        ends = (self.tags.get("dagster/asset_partition_range_start"),
-                self.tags.get("dagster/asset_partition_range_end"))
+        ends = (self.tags.get(RANGE_START_TAG), self.tags.get(RANGE_END_TAG))
         return [end for end in ends if end]
 
 

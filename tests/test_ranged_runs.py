@@ -22,10 +22,9 @@ from trading_assets.environment import resources_from_environment
 from trading_assets.market_data.synthetic import synthetic_bars
 from trading_assets.models import OrderDecision
 from trading_assets.partitions import partition_key_for
+from trading_assets.ranged import range_tags
 from trading_assets.tags import UI_BACKFILL_TAG
 
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 DAYS = [d.date() for d in sessions_between(dt.date(2025, 5, 22), TRADING_DAY)]
 
 
@@ -40,8 +39,7 @@ def _ranged_run(
         instance=instance,
         raise_on_error=False,
         tags={
-            RANGE_START_TAG: str(partition_key_for(symbol, days[0])),
-            RANGE_END_TAG: str(partition_key_for(symbol, days[-1])),
+            **range_tags(symbol, days[0], days[-1]),
             UI_BACKFILL_TAG: "test-backfill",
         },
     )

@@ -31,8 +31,6 @@ FIRST_PARTITION_WAIT_SECONDS = 300.0
 # Days of one symbol in one run: a run keeps its values in memory until it ends (about 0.3 MB a
 # day: bars and two PNGs), and progress is reported as each run ends.
 DAYS_PER_RUN = 60
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 @dataclass(frozen=True)
@@ -79,7 +77,7 @@ def _run_symbol(
     starts (both are for worker processes: see ``run_backfill``).
     """
     from trading_assets.definitions import load_job
-    from trading_assets.partitions import partition_key_for
+    from trading_assets.ranged import range_tags
     from trading_assets.run_recovery import process_tags
 
     job = load_job()
@@ -93,8 +91,7 @@ def _run_symbol(
                 result = job.execute_in_process(
                     instance=instance,
                     tags={
-                        RANGE_START_TAG: str(partition_key_for(symbol, chunk[0])),
-                        RANGE_END_TAG: str(partition_key_for(symbol, chunk[-1])),
+                        **range_tags(symbol, chunk[0], chunk[-1]),
                         BACKFILL_TAG: backfill_id,
                         PREFLIGHT_TAG: "passed",
                         # The worker's pid: a killed worker's run is reaped, not left holding
@@ -136,11 +133,13 @@ def _outcomes(
     if not result.success:
         why = first_failure(result)
         return [PartitionResult(symbol, day, result.run_id, False, why) for day in days]
+    from trading_assets.partitions import partition_key_for
+
     signals = result.output_for_node("trading_signal")
     decisions = result.output_for_node("order")
     outcomes = []
     for day in days:
-        key = f"{day.isoformat()}|{symbol}"
+        key = str(partition_key_for(symbol, day))
         signal, decision = signals[key], decisions[key]
         placed = "order placed" if decision.placed else f"no order ({decision.reason})"
         outcomes.append(PartitionResult(

@@ -24,7 +24,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import dagster as dg
 
-from trading_assets.partitions import SymbolError, normalize_symbol, symbol_and_date
+from trading_assets.partitions import (
+    SymbolError,
+    normalize_symbol,
+    partition_key_for,
+    symbol_and_date,
+)
+from trading_assets.tags import RANGE_END_TAG, RANGE_START_TAG
 
 T = TypeVar("T")
 
@@ -62,6 +68,15 @@ def _partition(key: str) -> Partition:
             f"partition symbol {symbol!r} is not normalised: add it as {normalize_symbol(symbol)}"
         )
     return Partition(symbol, day, key)
+
+
+def range_tags(symbol: str, first: dt.date, last: dt.date) -> dict[str, str]:
+    """The run tags of one ranged run over ``symbol``'s days ``first`` to ``last``, as the
+    backfill daemon sets them."""
+    return {
+        RANGE_START_TAG: str(partition_key_for(symbol, first)),
+        RANGE_END_TAG: str(partition_key_for(symbol, last)),
+    }
 
 
 def is_ranged(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> bool:

@@ -16,6 +16,7 @@ import dagster as dg
 
 from trading_assets.check_catalog import fix_for
 from trading_assets.errors import root_cause_message
+from trading_assets.tags import RANGE_START_TAG
 
 CLI_LOGGER = "cli"
 # The summary of a failed check step: the check's own evaluation, just before it, says why.
@@ -25,7 +26,7 @@ _CHECK_STEP_SUMMARY = "DagsterAssetCheckFailedError"
 def first_failure(result: Any) -> str:
     """The first thing that stopped ``result``'s run, as one line with what to do."""
     # A ranged (backfill) run judges many days: say which one failed.
-    ranged = "dagster/asset_partition_range_start" in result.dagster_run.tags
+    ranged = RANGE_START_TAG in result.dagster_run.tags
     for event in result.all_events:
         if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.event_specific_data

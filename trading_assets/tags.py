@@ -10,6 +10,9 @@ BACKFILL_TAG = "trading-signals/backfill"
 UI_BACKFILL_TAG = "dagster/backfill"
 # Set by the command line once its pre-flight passed: the first step does not check again.
 PREFLIGHT_TAG = "trading-signals/preflight"
+# Dagster's own tags on a run that covers a range of partitions (a backfill's ranged run).
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 def backfill_tag(tags: Mapping[str, str]) -> str | None:

@@ -28,6 +28,7 @@ from sql.migrate import upgrade
 from tests.native_backfill import BackfillOutcome, run_native_backfill
 from tests.production.conftest import DOCKER_DIR, dagster_postgres_env
 from tests.servers import throwaway_postgres_database
+from trading_assets.tags import RANGE_END_TAG, RANGE_START_TAG
 
 # `dagster dev` servers and their daemons: run after the parallel suite, alone (Makefile).
 pytestmark = [pytest.mark.integration, pytest.mark.serial]
@@ -36,8 +37,6 @@ SYMBOLS = ("TSLA", "META")
 DAYS = trading_days(3, last=dt.date(2025, 3, 25))
 BACKFILL_TIMEOUT_S = 420.0
 BACKFILL_TAG = "dagster/backfill"
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 # A queued run's life: submitted to the queue (by the backfill daemon, through the run
 # coordinator), taken off it by the run queue daemon, started by its run worker.
 QUEUED_RUN_EVENTS = (
