@@ -24,6 +24,7 @@ import dagster as dg
 
 from bench import charts
 from bench.stats import Figure, median, timed
+from sql.dagster_event_log import pin_base_dir
 from trading_assets.analysis.answer import build_signal
 from trading_assets.backfill import freeze_loaded_heap
 from trading_assets.calendar import latest_completed_session, sessions_between
@@ -57,6 +58,7 @@ def sandbox(root: Path, name: str) -> Iterator[dict[str, str]]:
     home = folder / "dagster_home"
     home.mkdir(parents=True)
     shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    pin_base_dir(home / "dagster.yaml")  # opened in process, whatever DAGSTER_HOME says
     env = {"TRADING_DATA_DIR": str(folder / "data"), "DAGSTER_HOME": str(home)}
     try:
         yield env

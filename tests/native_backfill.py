@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sql.dagster_event_log import pin_base_dir
 from tests.servers import free_port, stop_process_group
 from trading_assets.tags import RANGE_END_TAG, RANGE_START_TAG
 
@@ -225,6 +226,7 @@ def server_environment(
         shutil.copyfile(dagster_yaml, home / "dagster.yaml")
     elif not (home / "dagster.yaml").exists():
         shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    pin_base_dir(home / "dagster.yaml")  # the test opens it too, in its own process
     own = _settings_read(data)
     env = {k: v for k, v in os.environ.items()
            if k not in own and not k.startswith(("TRADING_", "DAGSTER_", "PYTHONWARN"))}

@@ -18,6 +18,7 @@ import dagster as dg
 import pytest
 from filelock import FileLock
 
+from sql.dagster_event_log import pin_base_dir
 from tests.conftest import TRADING_DAY
 from tests.servers import postgres_url, s3_server
 from trading_assets.definitions import build_definitions
@@ -48,6 +49,7 @@ def _fill(root: Path, mlflow_uri: str) -> Pipeline:
     home = root / "dagster_home"
     home.mkdir(parents=True)
     shutil.copyfile(REPO / "dagster.yaml", home / "dagster.yaml")  # as `trading-signals` does
+    pin_base_dir(home / "dagster.yaml")  # opened in this process, whose DAGSTER_HOME is another
     env = {"TRADING_DATA_DIR": str(root / "data"), "MLFLOW_TRACKING_URI": mlflow_uri}
     filled = Pipeline(env=env, home=str(home))
     with filled.instance() as instance:
