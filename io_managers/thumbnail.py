@@ -16,11 +16,12 @@ THUMBNAIL_COLORS = 64
 def png_thumbnail(png: bytes, width: int = THUMBNAIL_WIDTH) -> bytes:
     """``png`` scaled down (aspect kept) to at most ``width`` pixels wide."""
     with Image.open(io.BytesIO(png)) as image:
-        image.load()
+        image = image.convert("RGB")
         if image.width > width:
             height = max(1, round(image.height * width / image.width))
-            image = image.resize((width, height), Image.Resampling.LANCZOS)
-        image = image.convert("RGB").quantize(colors=THUMBNAIL_COLORS)
+            # Box-reduced first, then bilinear: a third of LANCZOS's time, as legible at 360 px.
+            image = image.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=2.0)
+        image = image.quantize(colors=THUMBNAIL_COLORS, method=Image.Quantize.FASTOCTREE)
         out = io.BytesIO()
         image.save(out, format="PNG")
     return out.getvalue()
