@@ -28,6 +28,16 @@ def data_env(tmp_path: Path, shared_mlflow_uri: str) -> dict[str, str]:
 
 @pytest.fixture
 def instance() -> Iterator[dg.DagsterInstance]:
+    """An in-memory instance: the assets' behaviour, not Dagster's storage, is under test (a third
+    of the time of a SQLite one per run). Tests that need a stored instance use
+    ``stored_instance``."""
+    with dg.DagsterInstance.ephemeral() as inst:
+        yield inst
+
+
+@pytest.fixture
+def stored_instance() -> Iterator[dg.DagsterInstance]:
+    """A SQLite instance in a temporary folder (schedules and sensors need an instance ref)."""
     with dg.instance_for_test() as inst:
         yield inst
 

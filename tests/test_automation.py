@@ -28,6 +28,12 @@ REPOSITORY = build_definitions(
 ).get_repository_def()
 
 
+@pytest.fixture
+def instance(stored_instance: dg.DagsterInstance) -> dg.DagsterInstance:
+    """A schedule's context needs an instance it can pass by reference: a stored one."""
+    return stored_instance
+
+
 def _tick(schedule: dg.ScheduleDefinition, when: dt.datetime, instance: dg.DagsterInstance,
           symbols: str = "TSLA,NVDA") -> dg.ScheduleExecutionData:
     # As a context manager: the context enters the instance and must leave it again.

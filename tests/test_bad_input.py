@@ -87,7 +87,9 @@ def test_bad_input_is_one_line_and_nothing_is_half_written(
     assert "Traceback" not in err and len(err.strip().splitlines()) <= 4, err
     for secret in ("Bad-Input-S3cret", "sk-bad-input-key", "bad-input-secret"):
         assert secret not in err
-    assert elapsed < 15
+    # A guard against hanging on a dead service (minutes), not a speed target (make bench):
+    # about 3 s quiet, 17 s seen while the parallel suite loads both cores.
+    assert elapsed < 45, f"{elapsed:.1f} s"
     # Nothing half-written: no artifact row, no object, no Dagster run.
     database = cli_env / "data" / "artifacts.db"
     if database.exists():
@@ -109,9 +111,10 @@ def test_make_run_with_the_gateway_down_fails_in_seconds_naming_it(tmp_path: Pat
     elapsed = time.monotonic() - started
     lines = (proc.stdout + proc.stderr).strip().splitlines()
     assert proc.returncode != 0
-    # Seconds, not the minutes it once took (113 s): about 7 s on a quiet machine, 18 s while the
-    # parallel suite loads both cores (make, uv, the CLI's imports and the 5 s connect timeout).
-    assert elapsed < 30, f"{elapsed:.1f} s"
+    # Seconds, not the minutes it once took (113 s): about 7 s on a quiet machine, 18-39 s while
+    # the parallel suite loads both cores (make, uv, the CLI's imports and the 5 s connect
+    # timeout). A guard against the hang, not a speed target (those live in make bench).
+    assert elapsed < 75, f"{elapsed:.1f} s"
     assert len(lines) < 30, "\n".join(lines)
     tail = "\n".join(lines[-3:])
     assert f"127.0.0.1:{port}" in tail and "TWS or IB Gateway" in tail and "IBKR_PORT" in tail
