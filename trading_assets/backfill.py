@@ -85,8 +85,7 @@ def _run_symbol(
     if wait_for is not None:
         wait_for.wait(FIRST_PARTITION_WAIT_SECONDS)
     with dg.DagsterInstance.get() as instance:
-        for n, start in enumerate(range(0, len(days), DAYS_PER_RUN)):
-            chunk = days[start:start + DAYS_PER_RUN]
+        for n, chunk in enumerate(chunks(days, first_alone=first_done is not None)):
             try:
                 result = job.execute_in_process(
                     instance=instance,
@@ -109,6 +108,17 @@ def _run_symbol(
                 freeze_loaded_heap(collect=True)
             for outcome in _outcomes(symbol, chunk, result):
                 report(outcome)
+
+
+def chunks(days: list[dt.date], *, first_alone: bool = False) -> list[list[dt.date]]:
+    """The ranged runs over ``days``, up to ``DAYS_PER_RUN`` days each, in date order.
+
+    With ``first_alone`` the first day is a run of its own: it creates a new data folder's schemas
+    while the other workers wait for it, so they wait for one day's run, not sixty days'.
+    """
+    head, rest = (days[:1], days[1:]) if first_alone else ([], days)
+    runs = [head] if head else []
+    return runs + [rest[i:i + DAYS_PER_RUN] for i in range(0, len(rest), DAYS_PER_RUN)]
 
 
 def _worker(
