@@ -71,7 +71,9 @@ def test_doctor_names_a_down_gateway_llm_and_mlflow_in_seconds_without_secrets(
         monkeypatch.setenv(name, value)
     started = time.monotonic()
     assert main(["doctor"]) == 1
-    assert time.monotonic() - started < 6
+    # The checks share a 5 s deadline; the rest is room for a loaded machine (7.5 s was seen in
+    # a fresh-clone CI). A guard against hanging on each service in turn, not a speed target.
+    assert time.monotonic() - started < 15
     out = capsys.readouterr().out
     lines = {line.split()[1]: line for line in out.splitlines()[:-1]}
     assert lines["gateway"].startswith("PROBLEM") and f"127.0.0.1:{gateway}" in lines["gateway"]

@@ -36,7 +36,8 @@ def _check(service: str, resources: dict[str, Any], instance: dg.DagsterInstance
            timeout: float = 5.0) -> Finding:
     started = time.monotonic()
     (finding,) = run_checks(resources, instance, services={service}, timeout=timeout)
-    assert time.monotonic() - started < timeout + 1, finding
+    # Bounded by the timeout (with room for a loaded machine), not hanging.
+    assert time.monotonic() - started < timeout * 2 + 5, finding
     assert finding.service == service
     return finding
 
@@ -146,7 +147,7 @@ def test_gateway_down_is_named_within_the_timeout(
            "IBKR_PORT": str(port)}
     started = time.monotonic()
     finding = _check("gateway", resources_from_environment(env), instance)
-    assert time.monotonic() - started < 6
+    assert time.monotonic() - started < 15  # the 5 s timeout, with room for a loaded machine
     assert not finding.ok
     assert f"nothing answers at 127.0.0.1:{port}" in finding.detail
     assert f"TWS or IB Gateway with the API enabled, socket port {port}" in finding.detail

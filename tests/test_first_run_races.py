@@ -62,7 +62,7 @@ def test_the_lock_lets_one_process_in_and_says_who_holds_it_too_long(tmp_path: P
         initialisation_lock(target, timeout_seconds=0.2),
     ):
         pass
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 5  # the 0.2 s timeout, room for a loaded machine
     release.set()
     thread.join()
     with initialisation_lock(target, timeout_seconds=1):

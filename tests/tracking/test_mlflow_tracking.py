@@ -58,7 +58,7 @@ def test_a_hung_server_fails_within_the_timeout(silent_server: str) -> None:
         started = time.monotonic()
         with pytest.raises(MlflowTimeoutError, match=r"within 1.5 s at http://127\.0\.0\.1"):
             mlflow.log_run(SPEC)
-        assert time.monotonic() - started < 3
+        assert time.monotonic() - started < 8  # the 1.5 s timeout, room for a loaded machine
 
 
 def test_a_closed_port_fails_fast_with_the_reason_and_no_password() -> None:
