@@ -20,10 +20,6 @@ from trading_assets.ranged import range_tags
 SYMBOL = "BENCH"
 
 
-def _range_tags(days: list) -> dict[str, str]:
-    return range_tags(SYMBOL, days[0], days[-1])
-
-
 def ranged_figure(root: Path, days: int, direct_seconds: float) -> Figure:
     """Seconds per partition of one ranged run over ``days`` days, warm; ``direct_seconds``: one
     partition's functions and artifact writes called directly (bench.pipeline, same run)."""
@@ -36,12 +32,14 @@ def ranged_figure(root: Path, days: int, direct_seconds: float) -> Figure:
             quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
             # Warm: imports, fonts, schema migrations, the MLflow store.
             assert job.execute_in_process(
-                instance=instance, tags=_range_tags(warm), run_config=quiet).success
+                instance=instance, tags=range_tags(SYMBOL, warm[0], warm[-1]),
+                run_config=quiet).success
             freeze_loaded_heap(collect=True)
             try:
                 started = time.perf_counter()
                 result = job.execute_in_process(
-                    instance=instance, tags=_range_tags(measured), run_config=quiet)
+                    instance=instance, tags=range_tags(SYMBOL, measured[0], measured[-1]),
+                    run_config=quiet)
                 seconds = time.perf_counter() - started
             finally:
                 gc.unfreeze()

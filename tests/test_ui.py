@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -32,6 +32,21 @@ def _graphql(port: int, query: str) -> dict:
         return json.load(response)
 
 
+def _wait_until_answering(port: int, proc: subprocess.Popen, seconds: float,
+                          output: Callable[[], str]) -> None:
+    """Until the webserver at ``port`` answers ``/server_info``; fails with ``output()`` if its
+    process exits first or ``seconds`` pass."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2)
+            return
+        except OSError:
+            assert proc.poll() is None, output()
+            time.sleep(0.5)
+    pytest.fail(f"dagster-webserver did not answer within {seconds:g} s\n{output()}")
+
+
 @pytest.fixture
 def webserver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
     monkeypatch.setenv("TRADING_DATA_DIR", str(tmp_path / "data"))
@@ -46,16 +61,7 @@ def webserver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2)
-                break
-            except OSError:
-                assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-                time.sleep(0.5)
-        else:
-            pytest.fail("dagster-webserver did not answer within 90 s")
+        _wait_until_answering(port, proc, 90, lambda: proc.stderr.read().decode()[-2000:])
         yield port
     finally:
         stop_process_group(proc, timeout=15)
@@ -87,17 +93,6 @@ def _lines_until(proc: subprocess.Popen[str], marker: str, seconds: float) -> li
     return list(lines)
 
 
-def _answer_within(port: int, seconds: float, query: str) -> list[dict]:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            return _graphql(port, query)["data"]["assetNodes"]
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
-
-
 @pytest.mark.integration
 def test_make_ui_starts_without_a_warning_and_names_the_artifact_browser(tmp_path: Path) -> None:
     home, data, port = tmp_path / "home", tmp_path / "data", free_port()
@@ -111,7 +106,8 @@ def test_make_ui_starts_without_a_warning_and_names_the_artifact_browser(tmp_pat
         lines = _lines_until(proc, "Serving dagster-webserver", 120)
         assert any("Serving dagster-webserver" in line for line in lines), "".join(lines)[-3000:]
         # The webserver logs "Serving" before uvicorn binds its socket: ask until it answers.
-        nodes = _answer_within(port, 60, "{ assetNodes { assetKey { path } } }")
+        _wait_until_answering(port, proc, 60, lambda: "".join(lines)[-3000:])
+        nodes = _graphql(port, "{ assetNodes { assetKey { path } } }")["data"]["assetNodes"]
     finally:
         stop_process_group(proc, timeout=15)
     out = "".join(lines)
